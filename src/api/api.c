@@ -1,0 +1,480 @@
+/* api.c - routing, request parsing helpers, errors and the write path
+ * shared by every resource. */
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api_internal.h"
+#include "core/num.h"
+#include "core/timefmt.h"
+
+const char api_json_type[] = "application/json";
+
+/* ---- answers ---- */
+
+void api_send(struct http_request *req, unsigned status, struct jbuf *b)
+{
+	size_t len;
+	char *body = jbuf_take(b, &len);
+
+	if (body == NULL)
+		return; /* out of memory: the adapter drops the connection */
+	http_respond(req, status, api_json_type, body, len, NULL, NULL);
+}
+
+static void api_error_with_header(struct http_request *req, unsigned status, const char *code,
+				  const char *message, const char *hname, const char *hvalue)
+{
+	struct jbuf b;
+	size_t len;
+
+	jbuf_init(&b, 128);
+	jbuf_lit(&b, "{\"error\":{\"code\":");
+	jbuf_str(&b, code);
+	jbuf_lit(&b, ",\"message\":");
+	jbuf_str(&b, message);
+	jbuf_lit(&b, "}}");
+	char *body = jbuf_take(&b, &len);
+	if (body != NULL)
+		http_respond(req, status, api_json_type, body, len, hname, hvalue);
+}
+
+void api_error(struct http_request *req, unsigned status, const char *code, const char *message,
+	       const struct seat *seats, int nseats)
+{
+	struct jbuf b;
+
+	jbuf_init(&b, 128);
+	jbuf_lit(&b, "{\"error\":{\"code\":");
+	jbuf_str(&b, code);
+	jbuf_lit(&b, ",\"message\":");
+	jbuf_str(&b, message);
+	if (nseats > 0) {
+		jbuf_lit(&b, ",\"seats\":");
+		jbuf_seats(&b, seats, (size_t)nseats);
+	}
+	jbuf_lit(&b, "}}");
+	api_send(req, status, &b);
+}
+
+void api_bad_request(struct http_request *req, const char *message)
+{
+	api_error(req, 400, "INVALID_REQUEST", message, NULL, 0);
+}
+
+struct api_outcome_info {
+	unsigned status;
+	const char *message;
+};
+
+static const struct api_outcome_info api_outcomes[OUTCOME_COUNT] = {
+	[OUTCOME_OK] = {200, "ok"},
+	[OUTCOME_CREATED] = {201, "created"},
+	[OUTCOME_INVALID_REQUEST] = {400, "the request is not valid"},
+	[OUTCOME_UNKNOWN_SEATS] = {400, "some seats do not exist in this show's screen"},
+	[OUTCOME_SHOW_NOT_FOUND] = {404, "there is no show with this id"},
+	[OUTCOME_BOOKING_NOT_FOUND] = {404, "this user has no such booking"},
+	[OUTCOME_MOVIE_NOT_FOUND] = {404, "there is no movie with this id"},
+	[OUTCOME_SCREEN_NOT_FOUND] = {404, "there is no screen with this id"},
+	[OUTCOME_SEATS_UNAVAILABLE] = {409, "some seats are not available"},
+	[OUTCOME_SEATS_NOT_HELD] = {409, "some seats are not held by this user, or the hold expired"},
+	[OUTCOME_SHOW_NOT_BOOKABLE] = {409, "the show is cancelled or has already started"},
+	[OUTCOME_HOLD_LIMIT_EXCEEDED] = {409, "this would hold more seats than one user may hold in a show"},
+	[OUTCOME_BOOKING_NOT_CANCELLABLE] = {409, "the booking has expired or its show has started"},
+	[OUTCOME_SCREEN_BUSY] = {409, "another show uses this screen at that time"},
+	[OUTCOME_UNAVAILABLE] = {503, "storage is unavailable; retry later"},
+};
+
+void api_outcome_error(struct http_request *req, enum outcome o, const struct seat *bad, int nbad)
+{
+	if ((unsigned)o >= OUTCOME_COUNT)
+		o = OUTCOME_UNAVAILABLE;
+	api_error(req, api_outcomes[o].status, outcome_name(o), api_outcomes[o].message, bad, nbad);
+}
+
+/* ---- request parsing ---- */
+
+json_t *api_parse_object(struct http_request *req)
+{
+	const char *ctype = http_header(req, "Content-Type");
+	json_error_t err;
+	size_t len;
+	const char *body = http_body_data(req, &len);
+
+	/* A missing Content-Type is taken as JSON; anything else must be. */
+	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
+		api_error(req, 415, "UNSUPPORTED_MEDIA_TYPE", "the request body must be application/json",
+			  NULL, 0);
+		return NULL;
+	}
+	json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
+	if (obj == NULL) {
+		api_bad_request(req, "the request body is not valid JSON");
+		return NULL;
+	}
+	if (!json_is_object(obj)) {
+		json_decref(obj);
+		api_bad_request(req, "the request body must be a JSON object");
+		return NULL;
+	}
+	return obj;
+}
+
+static void api_field_error(struct http_request *req, const char *name, const char *what)
+{
+	char msg[160];
+
+	snprintf(msg, sizeof(msg), "'%s' %s", name, what);
+	api_bad_request(req, msg);
+}
+
+int api_field_id(struct http_request *req, json_t *obj, const char *name, int64_t *out)
+{
+	json_t *v = json_object_get(obj, name);
+
+	if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+		api_field_error(req, name, "must be a positive integer");
+		return -1;
+	}
+	*out = json_integer_value(v);
+	return 0;
+}
+
+int api_field_int(struct http_request *req, json_t *obj, const char *name, long min, long max,
+		  long *out)
+{
+	json_t *v = json_object_get(obj, name);
+	char msg[96];
+
+	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max) {
+		snprintf(msg, sizeof(msg), "must be an integer from %ld to %ld", min, max);
+		api_field_error(req, name, msg);
+		return -1;
+	}
+	*out = (long)json_integer_value(v);
+	return 0;
+}
+
+int api_field_string(struct http_request *req, json_t *obj, const char *name, size_t max,
+		     char *out)
+{
+	json_t *v = json_object_get(obj, name);
+	char msg[96];
+
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) > max ||
+	    strlen(json_string_value(v)) != json_string_length(v)) {
+		snprintf(msg, sizeof(msg), "must be a string of 1 to %zu characters", max);
+		api_field_error(req, name, msg);
+		return -1;
+	}
+	memcpy(out, json_string_value(v), json_string_length(v) + 1);
+	return 0;
+}
+
+static int api_username_ok(const char *s)
+{
+	return s != NULL && strlen(s) <= USERNAME_MAX && booking_username_valid(s);
+}
+
+int api_field_username(struct http_request *req, json_t *obj, char out[USERNAME_MAX + 1])
+{
+	json_t *v = json_object_get(obj, "username");
+
+	if (!json_is_string(v) || !api_username_ok(json_string_value(v))) {
+		api_bad_request(req, "'username' must be 1 to 64 characters of A-Z a-z 0-9 . _ @ -");
+		return -1;
+	}
+	memcpy(out, json_string_value(v), strlen(json_string_value(v)) + 1);
+	return 0;
+}
+
+int api_query_username(struct http_request *req, char out[USERNAME_MAX + 1])
+{
+	const char *u = http_query(req, "username");
+
+	if (!api_username_ok(u)) {
+		api_bad_request(req, "query parameter 'username' is required: 1 to 64 characters of "
+				     "A-Z a-z 0-9 . _ @ -");
+		return -1;
+	}
+	memcpy(out, u, strlen(u) + 1);
+	return 0;
+}
+
+int api_field_seats(struct http_request *req, json_t *obj, int max, struct seat *out, int *n)
+{
+	json_t *arr = json_object_get(obj, "seats");
+	char msg[128];
+	size_t i;
+	json_t *v;
+
+	if (!json_is_array(arr) || json_array_size(arr) < 1 || json_array_size(arr) > (size_t)max) {
+		snprintf(msg, sizeof(msg), "'seats' must be an array of 1 to %d seat labels", max);
+		api_bad_request(req, msg);
+		return -1;
+	}
+	json_array_foreach(arr, i, v)
+	{
+		if (!json_is_string(v) ||
+		    seat_parse(json_string_value(v), json_string_length(v), &out[i]) != 0) {
+			api_bad_request(req, "every seat must be a label such as \"A1\" or \"AA7\"");
+			return -1;
+		}
+	}
+	*n = (int)json_array_size(arr);
+	/* Sorted copies make duplicates adjacent; labels compare case-free. */
+	seat_sort(out, (size_t)*n);
+	if (seat_has_duplicates(out, (size_t)*n)) {
+		api_bad_request(req, "'seats' lists a seat more than once");
+		return -1;
+	}
+	return 0;
+}
+
+int api_path_id(struct http_request *req, const char *segment, int64_t *out)
+{
+	if (num_parse_id(segment, strlen(segment), out) != 0) {
+		api_bad_request(req, "the id in the path must be a positive integer");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the write path ---- */
+
+static void api_pending_done(struct store_cmd *cmd)
+{
+	struct api_pending *p = cmd->arg;
+
+	http_resume(p->req);
+}
+
+static void api_pending_free(void *arg)
+{
+	struct api_pending *p = arg;
+
+	store_cmd_clear(&p->cmd);
+	free(p);
+}
+
+struct api_pending *api_pending_new(struct api *api, struct http_request *req,
+				    void (*render)(struct api_pending *p))
+{
+	struct api_pending *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		api_outcome_error(req, OUTCOME_UNAVAILABLE, NULL, 0);
+		return NULL;
+	}
+	p->api = api;
+	p->req = req;
+	p->render = render;
+	return p;
+}
+
+void api_submit(struct api_pending *p)
+{
+	p->cmd.done = api_pending_done;
+	p->cmd.arg = p;
+	http_set_user_data(p->req, p, api_pending_free);
+	/* Suspend first: the writer may finish before this function returns. */
+	http_suspend(p->req);
+	if (store_submit(p->api->store, &p->cmd) != 0) {
+		p->cmd.outcome = OUTCOME_UNAVAILABLE;
+		http_resume(p->req);
+	}
+}
+
+/* ---- booking objects ---- */
+
+void api_booking_json(struct jbuf *b, const struct booking *bk)
+{
+	jbuf_lit(b, "{\"bookingReference\":");
+	jbuf_str(b, bk->reference);
+	jbuf_lit(b, ",\"status\":");
+	jbuf_str(b, booking_status_name(bk->status));
+	jbuf_lit(b, ",\"username\":");
+	jbuf_str(b, bk->username);
+	jbuf_lit(b, ",\"showId\":");
+	jbuf_int(b, bk->show_id);
+	jbuf_lit(b, ",\"movieName\":");
+	jbuf_str(b, bk->movie_name);
+	jbuf_lit(b, ",\"screenName\":");
+	jbuf_str(b, bk->screen_name);
+	jbuf_lit(b, ",\"showTime\":");
+	jbuf_time(b, bk->show_time);
+	jbuf_lit(b, ",\"seats\":");
+	jbuf_seats(b, bk->seats, (size_t)bk->nseats);
+	jbuf_lit(b, ",\"totalSeats\":");
+	jbuf_int(b, bk->nseats);
+	jbuf_lit(b, ",\"createdAt\":");
+	jbuf_time(b, bk->created_at);
+	jbuf_lit(b, ",\"expiresAt\":");
+	jbuf_time(b, bk->status == BOOKING_STAGED ? bk->expires_at : 0);
+	jbuf_lit(b, ",\"confirmedAt\":");
+	jbuf_time(b, bk->confirmed_at);
+	jbuf_lit(b, ",\"cancelledAt\":");
+	jbuf_time(b, bk->cancelled_at);
+	jbuf_lit(b, "}");
+}
+
+/* ---- health ---- */
+
+static void api_healthz(struct api *api, struct http_request *req, const char *seg)
+{
+	struct jbuf b;
+	(void)api;
+	(void)seg;
+
+	jbuf_init(&b, 32);
+	jbuf_lit(&b, "{\"status\":\"ok\"}");
+	api_send(req, 200, &b);
+}
+
+static void api_readyz(struct api *api, struct http_request *req, const char *seg)
+{
+	struct jbuf b;
+	(void)seg;
+
+	if (store_ping(api->store) != 0) {
+		api_outcome_error(req, OUTCOME_UNAVAILABLE, NULL, 0);
+		return;
+	}
+	jbuf_init(&b, 64);
+	jbuf_lit(&b, "{\"status\":\"ready\",\"backend\":");
+	jbuf_str(&b, store_backend_name(api->store));
+	jbuf_lit(&b, "}");
+	api_send(req, 200, &b);
+}
+
+/* ---- routing ---- */
+
+typedef void (*api_route_fn)(struct api *api, struct http_request *req, const char *seg);
+
+struct api_route {
+	const char *method;
+	const char *pattern; /* "{id}" matches one path segment */
+	api_route_fn fn;
+};
+
+static const struct api_route api_routes[] = {
+	{"GET", "/healthz", api_healthz},
+	{"GET", "/readyz", api_readyz},
+	{"GET", "/api/shows/active", api_shows_active},
+	{"GET", "/api/shows/{id}", api_shows_get},
+	{"POST", "/api/bookings/hold", api_bookings_hold},
+	{"POST", "/api/bookings/hold-best", api_bookings_hold_best},
+	{"POST", "/api/bookings/confirm", api_bookings_confirm},
+	{"POST", "/api/bookings/release", api_bookings_release},
+	{"POST", "/api/bookings/cancel", api_bookings_cancel},
+	{"GET", "/api/bookings/details", api_bookings_details},
+	{"GET", "/api/bookings/user", api_bookings_user},
+	{"POST", "/api/admin/screens", api_admin_screens},
+	{"POST", "/api/admin/movies", api_admin_movies},
+	{"POST", "/api/admin/shows", api_admin_shows},
+	{"POST", "/api/admin/shows/{id}/cancel", api_admin_show_cancel},
+};
+
+enum { API_SEGMENT_MAX = 64 };
+
+/* Matches path against pattern; copies the {id} segment into seg. */
+static int api_route_match(const char *pattern, const char *path, char seg[API_SEGMENT_MAX])
+{
+	while (*pattern && *path) {
+		if (strncmp(pattern, "{id}", 4) == 0) {
+			size_t n = strcspn(path, "/");
+			if (n == 0)
+				return 0;
+			if (n >= API_SEGMENT_MAX) {
+				strcpy(seg, "-"); /* too long to be an id: the handler says 400 */
+			} else {
+				memcpy(seg, path, n);
+				seg[n] = '\0';
+			}
+			pattern += 4;
+			path += n;
+			continue;
+		}
+		if (*pattern != *path)
+			return 0;
+		pattern++;
+		path++;
+	}
+	return *pattern == '\0' && *path == '\0';
+}
+
+void api_handle(void *arg, struct http_request *req)
+{
+	struct api *api = arg;
+	struct api_pending *p = http_user_data(req);
+	const char *method = http_method(req), *path = http_path(req);
+	char seg[API_SEGMENT_MAX], allow[32] = "";
+
+	if (p != NULL) {
+		/* Resumed after the store finished this request's command. */
+		p->render(p);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
+		const struct api_route *r = &api_routes[i];
+		seg[0] = '\0';
+		if (!api_route_match(r->pattern, path, seg))
+			continue;
+		if (strcmp(r->method, method) == 0) {
+			r->fn(api, req, seg[0] ? seg : NULL);
+			return;
+		}
+		if (strstr(allow, r->method) == NULL) {
+			if (allow[0])
+				strcat(allow, ", ");
+			strcat(allow, r->method);
+		}
+	}
+	if (allow[0]) {
+		api_error_with_header(req, 405, "METHOD_NOT_ALLOWED",
+				      "this path does not accept that method", "Allow", allow);
+		return;
+	}
+	api_error(req, 404, "NOT_FOUND", "there is nothing at this path", NULL, 0);
+}
+
+/* ---- lifecycle ---- */
+
+int api_create(const struct api_config *cfg, struct store *st, struct api **out)
+{
+	struct api *api = calloc(1, sizeof(*api));
+
+	if (api == NULL)
+		return -1;
+	api->cfg = *cfg;
+	api->store = st;
+	api->seatmaps = seatmap_cache_new();
+	if (api->seatmaps == NULL) {
+		free(api);
+		return -1;
+	}
+	*out = api;
+	return 0;
+}
+
+void api_destroy(struct api *api)
+{
+	if (api == NULL)
+		return;
+	seatmap_cache_free(api->seatmaps);
+	free(api);
+}
+
+void api_on_commit(struct api *api, const struct store_cmd *cmd)
+{
+	int64_t last = 0;
+
+	for (size_t i = 0; i < cmd->nchanges; i++) {
+		if (cmd->changes[i].show_id != last) {
+			last = cmd->changes[i].show_id;
+			seatmap_cache_invalidate(api->seatmaps, last);
+		}
+	}
+	if (cmd->op == STORE_OP_CANCEL_SHOW)
+		seatmap_cache_invalidate(api->seatmaps, cmd->show_id);
+}

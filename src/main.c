@@ -1,0 +1,418 @@
+/* main.c - options, subcommands and the life of the server process. */
+#include <getopt.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "core/num.h"
+#include "demo.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "sweeper.h"
+
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+enum {
+	OPT_TTL_MAX = 7 * 24 * 3600,  /* seconds */
+	OPT_THREADS_MAX = 256,
+	OPT_POOL_MAX = 1000,
+};
+
+struct options {
+	const char *command;
+	const char *db;
+	char host[64];
+	long port;
+	long hold_ttl, hold_max_lifetime; /* seconds; lifetime 0: 2 x ttl */
+	long max_seats_per_request, max_seats_per_user;
+	const char *admin_token;
+	long threads, db_pool;
+	enum log_level log_level;
+	int demo, no_demo;
+};
+
+static enum log_level main_log_level = LOG_INFO;
+
+static void main_log(enum log_level level, const char *msg, const char *detail)
+{
+	if (level <= main_log_level)
+		fprintf(stderr, "boxoffice: %s%s%s\n", msg, detail ? ": " : "", detail ? detail : "");
+}
+
+static void main_usage(FILE *out)
+{
+	fputs("usage: boxoffice [serve|migrate|seed [--demo]|version|help] [options]\n"
+	      "\n"
+	      "Commands:\n"
+	      "  serve      migrate, seed the demo when no show is ahead, and serve the API (default)\n"
+	      "  migrate    create or upgrade the database schema, then exit\n"
+	      "  seed       add the demo screens, movies and future shows (--demo), then exit\n"
+	      "  version    print the version\n"
+	      "  help       print this help\n"
+	      "\n"
+	      "Options (each also read from the environment variable shown):\n"
+	      "  --db URL                   sqlite:PATH (default sqlite:boxoffice.db)   BOXOFFICE_DB\n"
+	      "  --listen HOST:PORT         address to serve on (default 127.0.0.1:8080) BOXOFFICE_LISTEN\n"
+	      "  --hold-ttl SECONDS         how long a hold lasts (default 1200)        BOXOFFICE_HOLD_TTL\n"
+	      "  --hold-max-lifetime SECONDS  cap on a cart's life from its creation\n"
+	      "                             (default 2 x hold-ttl)            BOXOFFICE_HOLD_MAX_LIFETIME\n"
+	      "  --max-seats-per-request N  seats in one hold/confirm (default 10, max 100)\n"
+	      "                                                    BOXOFFICE_MAX_SEATS_PER_REQUEST\n"
+	      "  --max-seats-per-user N     seats one user may hold in one show (default 10, max 100)\n"
+	      "                                                       BOXOFFICE_MAX_SEATS_PER_USER\n"
+	      "  --admin-token TOKEN        enables the admin API with this bearer token\n"
+	      "                                                             BOXOFFICE_ADMIN_TOKEN\n"
+	      "  --threads N                HTTP worker threads (default: the number of cores)\n"
+	      "                                                                 BOXOFFICE_THREADS\n"
+	      "  --db-pool N                database connections, PostgreSQL (default 8)\n"
+	      "                                                                 BOXOFFICE_DB_POOL\n"
+	      "  --log-level LEVEL          error, warn, info or debug (default info)\n"
+	      "                                                               BOXOFFICE_LOG_LEVEL\n"
+	      "  --no-demo                  serve: never add demo data\n"
+	      "  --demo                     seed: add the demo data (the only data set)\n"
+	      "  -h, --help                 print this help\n",
+	      out);
+}
+
+static int main_bad_option(const char *name, const char *value)
+{
+	fprintf(stderr, "boxoffice: invalid value '%s' for %s (see boxoffice help)\n",
+		value ? value : "", name);
+	return -1;
+}
+
+static int main_parse_listen(struct options *o, const char *v)
+{
+	const char *colon = strrchr(v, ':');
+
+	if (colon == NULL || (size_t)(colon - v) >= sizeof(o->host) || colon == v ||
+	    num_parse_int(colon + 1, 0, 65535, &o->port) != 0)
+		return main_bad_option("--listen", v);
+	memcpy(o->host, v, (size_t)(colon - v));
+	o->host[colon - v] = '\0';
+	return 0;
+}
+
+static int main_parse_level(struct options *o, const char *v)
+{
+	static const char *const names[] = {"error", "warn", "info", "debug"};
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(v, names[i]) == 0) {
+			o->log_level = (enum log_level)i;
+			return 0;
+		}
+	}
+	return main_bad_option("--log-level", v);
+}
+
+enum {
+	OPT_DB = 256,
+	OPT_LISTEN,
+	OPT_HOLD_TTL,
+	OPT_HOLD_MAX,
+	OPT_MAX_REQ,
+	OPT_MAX_USER,
+	OPT_ADMIN,
+	OPT_THREADS,
+	OPT_POOL,
+	OPT_LOG,
+	OPT_DEMO,
+	OPT_NO_DEMO,
+};
+
+static const struct option main_long_options[] = {
+	{"db", required_argument, NULL, OPT_DB},
+	{"listen", required_argument, NULL, OPT_LISTEN},
+	{"hold-ttl", required_argument, NULL, OPT_HOLD_TTL},
+	{"hold-max-lifetime", required_argument, NULL, OPT_HOLD_MAX},
+	{"max-seats-per-request", required_argument, NULL, OPT_MAX_REQ},
+	{"max-seats-per-user", required_argument, NULL, OPT_MAX_USER},
+	{"admin-token", required_argument, NULL, OPT_ADMIN},
+	{"threads", required_argument, NULL, OPT_THREADS},
+	{"db-pool", required_argument, NULL, OPT_POOL},
+	{"log-level", required_argument, NULL, OPT_LOG},
+	{"demo", no_argument, NULL, OPT_DEMO},
+	{"no-demo", no_argument, NULL, OPT_NO_DEMO},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* The environment variable of each option that takes a value. */
+static const struct {
+	int opt;
+	const char *env;
+} main_env[] = {
+	{OPT_DB, "BOXOFFICE_DB"},
+	{OPT_LISTEN, "BOXOFFICE_LISTEN"},
+	{OPT_HOLD_TTL, "BOXOFFICE_HOLD_TTL"},
+	{OPT_HOLD_MAX, "BOXOFFICE_HOLD_MAX_LIFETIME"},
+	{OPT_MAX_REQ, "BOXOFFICE_MAX_SEATS_PER_REQUEST"},
+	{OPT_MAX_USER, "BOXOFFICE_MAX_SEATS_PER_USER"},
+	{OPT_ADMIN, "BOXOFFICE_ADMIN_TOKEN"},
+	{OPT_THREADS, "BOXOFFICE_THREADS"},
+	{OPT_POOL, "BOXOFFICE_DB_POOL"},
+	{OPT_LOG, "BOXOFFICE_LOG_LEVEL"},
+};
+
+static int main_set(struct options *o, int opt, const char *v)
+{
+	switch (opt) {
+	case OPT_DB:
+		o->db = v;
+		return 0;
+	case OPT_LISTEN:
+		return main_parse_listen(o, v);
+	case OPT_HOLD_TTL:
+		return num_parse_int(v, 1, OPT_TTL_MAX, &o->hold_ttl) ? main_bad_option("--hold-ttl", v) : 0;
+	case OPT_HOLD_MAX:
+		return num_parse_int(v, 1, 2 * OPT_TTL_MAX, &o->hold_max_lifetime)
+			       ? main_bad_option("--hold-max-lifetime", v)
+			       : 0;
+	case OPT_MAX_REQ:
+		return num_parse_int(v, 1, BOOKING_SEATS_MAX, &o->max_seats_per_request)
+			       ? main_bad_option("--max-seats-per-request", v)
+			       : 0;
+	case OPT_MAX_USER:
+		return num_parse_int(v, 1, BOOKING_SEATS_MAX, &o->max_seats_per_user)
+			       ? main_bad_option("--max-seats-per-user", v)
+			       : 0;
+	case OPT_ADMIN:
+		o->admin_token = v;
+		return 0;
+	case OPT_THREADS:
+		return num_parse_int(v, 1, OPT_THREADS_MAX, &o->threads) ? main_bad_option("--threads", v)
+									  : 0;
+	case OPT_POOL:
+		return num_parse_int(v, 1, OPT_POOL_MAX, &o->db_pool) ? main_bad_option("--db-pool", v) : 0;
+	case OPT_LOG:
+		return main_parse_level(o, v);
+	case OPT_DEMO:
+		o->demo = 1;
+		return 0;
+	case OPT_NO_DEMO:
+		o->no_demo = 1;
+		return 0;
+	}
+	return -1;
+}
+
+static int main_parse(int argc, char **argv, struct options *o)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int opt;
+
+	memset(o, 0, sizeof(*o));
+	o->command = "serve";
+	o->db = "sqlite:boxoffice.db";
+	snprintf(o->host, sizeof(o->host), "127.0.0.1");
+	o->port = 8080;
+	o->hold_ttl = 1200;
+	o->max_seats_per_request = 10;
+	o->max_seats_per_user = 10;
+	o->threads = cores > 0 ? cores : 2;
+	o->db_pool = 8;
+	o->log_level = LOG_INFO;
+
+	for (size_t i = 0; i < sizeof(main_env) / sizeof(main_env[0]); i++) {
+		const char *v = getenv(main_env[i].env);
+		if (v != NULL && *v != '\0' && main_set(o, main_env[i].opt, v) != 0)
+			return -1;
+	}
+	if (argc > 1 && argv[1][0] != '-') {
+		o->command = argv[1];
+		argc--;
+		argv++;
+	}
+	while ((opt = getopt_long(argc, argv, "h", main_long_options, NULL)) != -1) {
+		if (opt == 'h') {
+			o->command = "help";
+			continue;
+		}
+		if (opt == '?' || main_set(o, opt, optarg) != 0)
+			return -1;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "boxoffice: unexpected argument '%s'\n", argv[optind]);
+		return -1;
+	}
+	if (o->hold_max_lifetime == 0)
+		o->hold_max_lifetime = 2 * o->hold_ttl;
+	if (o->hold_max_lifetime < o->hold_ttl) {
+		fprintf(stderr, "boxoffice: --hold-max-lifetime must be at least --hold-ttl\n");
+		return -1;
+	}
+	main_log_level = o->log_level;
+	return 0;
+}
+
+static int main_open_store(const struct options *o, struct store **st)
+{
+	struct store_config cfg = {
+		.url = o->db,
+		.hold_ttl_ms = o->hold_ttl * 1000,
+		.hold_max_lifetime_ms = o->hold_max_lifetime * 1000,
+		.max_seats_per_user = (int)o->max_seats_per_user,
+		.threads = (int)o->threads,
+		.pool_size = (int)o->db_pool,
+	};
+	int rc = store_open(&cfg, st);
+
+	if (rc == STORE_EINVAL)
+		fprintf(stderr, "boxoffice: unsupported database URL '%s' (use sqlite:PATH)\n", o->db);
+	else if (rc != 0)
+		fprintf(stderr, "boxoffice: cannot open the database '%s'\n", o->db);
+	return rc;
+}
+
+struct main_server {
+	struct api *api;
+	struct sweeper *sweeper;
+};
+
+/* Runs on the committing thread after every commit. */
+static void main_on_commit(void *arg, const struct store_cmd *cmd)
+{
+	struct main_server *srv = arg;
+
+	api_on_commit(srv->api, cmd);
+	if (srv->sweeper != NULL && cmd->booking.status == BOOKING_STAGED && cmd->booking.expires_at)
+		sweeper_note_expiry(srv->sweeper, cmd->booking.expires_at);
+}
+
+static void main_raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static int main_seed_if_empty(const struct options *o, struct store *st)
+{
+	struct show_summary *shows;
+	size_t n;
+
+	if (o->no_demo)
+		return 0;
+	if (store_active_shows(st, &shows, &n) != 0)
+		return -1;
+	free(shows);
+	if (n > 0)
+		return 0;
+	int created = demo_seed(st);
+	if (created < 0)
+		return -1;
+	main_log(LOG_INFO, "no show ahead: added the demo shows", NULL);
+	return 0;
+}
+
+static int main_serve(const struct options *o)
+{
+	struct main_server srv = {0};
+	struct store *st = NULL;
+	struct http_server *http = NULL;
+	sigset_t sigs;
+	int sig, rc = 1;
+
+	/* Block the stop signals in every thread; main waits for them. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	main_raise_fd_limit();
+
+	if (main_open_store(o, &st) != 0)
+		return 1;
+	if (main_seed_if_empty(o, st) != 0) {
+		main_log(LOG_ERROR, "cannot seed the demo data", o->db);
+		goto out;
+	}
+	struct api_config acfg = {
+		.max_seats_per_request = (int)o->max_seats_per_request,
+		.admin_token = o->admin_token,
+	};
+	if (api_create(&acfg, st, &srv.api) != 0)
+		goto out;
+	store_set_listener(st, main_on_commit, &srv);
+	if (sweeper_start(st, &srv.sweeper) != 0)
+		goto out;
+	struct http_config hcfg = {
+		.host = o->host,
+		.port = (uint16_t)o->port,
+		.threads = (unsigned)o->threads,
+		.handler = api_handle,
+		.handler_arg = srv.api,
+	};
+	if (http_start(&hcfg, &http) != 0)
+		goto out;
+	if (main_log_level >= LOG_INFO)
+		fprintf(stderr, "boxoffice: serving http://%s:%u/ (%s, %s)\n", o->host,
+			http_port(http), store_backend_name(st), o->db);
+	sigwait(&sigs, &sig);
+	main_log(LOG_INFO, "stopping", NULL);
+	rc = 0;
+out:
+	/* Order matters: stop taking connections, stop the sweeper, finish
+	 * every queued write (which resumes its suspended request), stop
+	 * HTTP (answers flush), and only then close storage. */
+	if (http != NULL)
+		http_quiesce(http);
+	sweeper_stop(srv.sweeper);
+	srv.sweeper = NULL;
+	if (st != NULL)
+		store_drain(st);
+	http_stop(http);
+	store_close(st);
+	api_destroy(srv.api);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o;
+	struct store *st;
+
+	if (main_parse(argc, argv, &o) != 0)
+		return 2;
+	if (strcmp(o.command, "help") == 0) {
+		main_usage(stdout);
+		return 0;
+	}
+	if (strcmp(o.command, "version") == 0) {
+		printf("boxoffice %s\n", BOXOFFICE_VERSION);
+		return 0;
+	}
+	if (strcmp(o.command, "serve") == 0)
+		return main_serve(&o);
+	if (strcmp(o.command, "migrate") == 0) {
+		if (main_open_store(&o, &st) != 0)
+			return 1;
+		store_close(st);
+		printf("boxoffice: database %s is up to date\n", o.db);
+		return 0;
+	}
+	if (strcmp(o.command, "seed") == 0) {
+		if (main_open_store(&o, &st) != 0)
+			return 1;
+		int shows = demo_seed(st);
+		store_close(st);
+		if (shows < 0) {
+			fprintf(stderr, "boxoffice: seeding failed\n");
+			return 1;
+		}
+		printf("boxoffice: added %d demo shows\n", shows);
+		return 0;
+	}
+	fprintf(stderr, "boxoffice: unknown command '%s'\n", o.command);
+	main_usage(stderr);
+	return 2;
+}

@@ -1,0 +1,155 @@
+/* store.c - picks the backend from the URL and forwards to it. */
+#include "store/store.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/timefmt.h"
+
+struct store {
+	const struct store_ops *ops;
+	void *state;
+	struct store_config cfg;
+};
+
+void store_cmd_clear(struct store_cmd *cmd)
+{
+	free(cmd->changes);
+	cmd->changes = NULL;
+	cmd->nchanges = 0;
+}
+
+void store_show_details_free(struct show_details *d)
+{
+	free(d->available); /* held and booked live in the same block */
+	d->available = d->held = d->booked = NULL;
+}
+
+static const struct store_ops *store_backend_for(const char *url)
+{
+	if (strncmp(url, "sqlite:", 7) == 0)
+		return &store_sqlite_ops;
+	return NULL;
+}
+
+int store_open(const struct store_config *cfg, struct store **out)
+{
+	const struct store_ops *ops = store_backend_for(cfg->url);
+	struct store *st;
+	int rc;
+
+	if (ops == NULL)
+		return STORE_EINVAL;
+	st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return STORE_ERR;
+	st->ops = ops;
+	st->cfg = *cfg;
+	rc = ops->open(cfg, &st->state);
+	if (rc != 0) {
+		free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+void store_drain(struct store *st)
+{
+	st->ops->drain(st->state);
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	st->ops->close(st->state);
+	free(st);
+}
+
+void store_set_listener(struct store *st, store_listener_fn fn, void *arg)
+{
+	st->ops->set_listener(st->state, fn, arg);
+}
+
+const char *store_backend_name(const struct store *st)
+{
+	return st->ops->name;
+}
+
+int64_t store_now(const struct store *st)
+{
+	return st->cfg.clock ? st->cfg.clock(st->cfg.clock_arg) : timefmt_now_ms();
+}
+
+int store_submit(struct store *st, struct store_cmd *cmd)
+{
+	return st->ops->submit(st->state, cmd);
+}
+
+int store_active_shows(struct store *st, struct show_summary **out, size_t *n)
+{
+	return st->ops->active_shows(st->state, out, n);
+}
+
+int store_show_details(struct store *st, int64_t show_id, struct show_details *out, enum outcome *o)
+{
+	return st->ops->show_details(st->state, show_id, out, o);
+}
+
+int store_booking_details(struct store *st, const char *username, const char *reference,
+			  struct booking *out, enum outcome *o)
+{
+	return st->ops->booking_details(st->state, username, reference, out, o);
+}
+
+int store_user_bookings(struct store *st, const char *username, struct booking **out, size_t *n)
+{
+	return st->ops->user_bookings(st->state, username, out, n);
+}
+
+int store_next_expiry(struct store *st, int64_t *at)
+{
+	return st->ops->next_expiry(st->state, at);
+}
+
+int store_ping(struct store *st)
+{
+	return st->ops->ping(st->state);
+}
+
+struct store_waiter {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int finished;
+};
+
+static void store_run_done(struct store_cmd *cmd)
+{
+	struct store_waiter *w = cmd->arg;
+
+	pthread_mutex_lock(&w->lock);
+	w->finished = 1;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+int store_run(struct store *st, struct store_cmd *cmd)
+{
+	struct store_waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+	int rc;
+
+	cmd->done = store_run_done;
+	cmd->arg = &w;
+	rc = store_submit(st, cmd);
+	if (rc == 0) {
+		pthread_mutex_lock(&w.lock);
+		while (!w.finished)
+			pthread_cond_wait(&w.cond, &w.lock);
+		pthread_mutex_unlock(&w.lock);
+	}
+	pthread_mutex_destroy(&w.lock);
+	pthread_cond_destroy(&w.cond);
+	return rc;
+}

@@ -1,0 +1,193 @@
+/* store.h - the one interface to all state.
+ *
+ * Every operation of the API is one function here and one transaction in
+ * the backend. A backend is a table of methods (struct store_ops) chosen
+ * once from the database URL by store_open(); callers use the store_*()
+ * wrappers and never know which backend runs.
+ *
+ * Reads are synchronous and may be called from any thread at once.
+ *
+ * Writes are commands: the caller fills a struct store_cmd, sets done,
+ * and hands it to store_submit(). The backend runs it in one transaction
+ * and calls done(cmd) exactly once, from one of its own threads, after the
+ * transaction is durable (or failed). Until done runs the command belongs
+ * to the store. Refusals are outcomes (core/outcome.h), not error codes.
+ *
+ * Time and randomness come in through struct store_config so that tests
+ * can drive the clock and replay a seed. All times are ms since the epoch.
+ *
+ * Known weak spot: a command whose caller went away still commits; that is
+ * what "durable" means, and its answer is simply dropped. */
+#ifndef BOXOFFICE_STORE_STORE_H
+#define BOXOFFICE_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/booking.h"
+#include "core/outcome.h"
+#include "core/seat.h"
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_ERR = -1,         /* storage failed: the API answers 503 */
+	STORE_EBUSY = -2,       /* queue full or closing: 503 */
+	STORE_EINVAL = -3,      /* bad URL or configuration */
+};
+
+typedef int64_t (*store_clock_fn)(void *arg);
+
+struct store_config {
+	const char *url;              /* "sqlite:PATH" or "postgres://..." */
+	int64_t hold_ttl_ms;          /* cart lifetime after a hold */
+	int64_t hold_max_lifetime_ms; /* cap: createdAt + this */
+	int max_seats_per_user;       /* held by one user in one show */
+	int threads;                  /* expected concurrent readers */
+	int pool_size;                /* PostgreSQL connections */
+	store_clock_fn clock;         /* NULL: the real clock */
+	void *clock_arg;
+	booking_random_fn random;     /* NULL: getrandom(2) */
+	void *random_arg;
+};
+
+enum store_op {
+	STORE_OP_HOLD,
+	STORE_OP_HOLD_BEST,
+	STORE_OP_CONFIRM,
+	STORE_OP_RELEASE,
+	STORE_OP_CANCEL,
+	STORE_OP_EXPIRE_DUE,
+	STORE_OP_CREATE_SCREEN,
+	STORE_OP_CREATE_MOVIE,
+	STORE_OP_CREATE_SHOW,
+	STORE_OP_CANCEL_SHOW,
+};
+
+enum seat_status { SEAT_AVAILABLE, SEAT_HELD, SEAT_BOOKED };
+
+/* One committed seat change, for event streams. */
+struct seat_change {
+	int64_t show_id;
+	struct seat seat;
+	enum seat_status status;
+};
+
+struct store_cmd {
+	enum store_op op;
+
+	/* Input; which fields matter depends on op. */
+	char username[USERNAME_MAX + 1];
+	int64_t show_id;      /* hold, hold-best, confirm, release, cancel-show */
+	int nseats;           /* hold, confirm, release */
+	bool all_seats;       /* release: the whole cart */
+	struct seat seats[BOOKING_SEATS_MAX];
+	int count;            /* hold-best */
+	bool allow_split;     /* hold-best */
+	char reference[BOOKING_REF_SIZE]; /* cancel */
+	char name[NAME_MAX_LEN + 1];      /* create screen / movie */
+	int rows, seats_per_row;          /* create screen */
+	int duration_minutes;             /* create movie */
+	char last_show_date[11];          /* create movie, "YYYY-MM-DD" */
+	int64_t movie_id, screen_id;      /* create show */
+	int64_t show_time;                /* create show */
+
+	/* Output, valid when done runs. */
+	enum outcome outcome;
+	struct booking booking;   /* hold, hold-best, confirm, release, cancel */
+	int nbad;                 /* seats at fault, natural order */
+	struct seat bad[BOOKING_SEATS_MAX];
+	int64_t created_id;       /* admin creates, cancel-show */
+	int64_t created_end;      /* create show: end of the show */
+	int total_seats;          /* create screen / show */
+	int64_t expired;          /* expire-due: holds released */
+	struct seat_change *changes; /* owned by the cmd; store_cmd_clear */
+	size_t nchanges;
+
+	void (*done)(struct store_cmd *cmd);
+	void *arg;
+};
+
+/* Frees what a finished command owns (its change list). */
+void store_cmd_clear(struct store_cmd *cmd);
+
+struct show_summary {
+	int64_t show_id, movie_id, screen_id;
+	char movie_name[NAME_MAX_LEN + 1];
+	char screen_name[NAME_MAX_LEN + 1];
+	int duration_minutes;
+	int64_t show_time;
+	int total_seats, available_seats;
+};
+
+struct show_details {
+	int64_t show_id;
+	char movie_name[NAME_MAX_LEN + 1];
+	char screen_name[NAME_MAX_LEN + 1];
+	int duration_minutes;
+	int64_t show_time;
+	char status[16]; /* ACTIVE or CANCELLED */
+	int rows, seats_per_row, total_seats;
+	/* natural order; one allocation, owned, see store_show_details_free */
+	struct seat *available, *held, *booked;
+	int navailable, nheld, nbooked;
+	/* earliest expiry of a live hold, INT64_MAX when none: the moment this
+	 * picture goes stale without any write */
+	int64_t next_expiry;
+};
+
+void store_show_details_free(struct show_details *d);
+
+/* Listener called after each commit with each finished command (from the
+ * committing thread, before done). Used for caches and events. */
+typedef void (*store_listener_fn)(void *arg, const struct store_cmd *cmd);
+
+struct store;
+
+struct store_ops {
+	const char *name;
+	int (*open)(const struct store_config *cfg, void **state);
+	void (*drain)(void *state);
+	void (*close)(void *state);
+	int (*submit)(void *state, struct store_cmd *cmd);
+	int (*active_shows)(void *state, struct show_summary **out, size_t *n);
+	int (*show_details)(void *state, int64_t show_id, struct show_details *out, enum outcome *o);
+	int (*booking_details)(void *state, const char *username, const char *reference,
+			       struct booking *out, enum outcome *o);
+	int (*user_bookings)(void *state, const char *username, struct booking **out, size_t *n);
+	int (*next_expiry)(void *state, int64_t *at);
+	int (*ping)(void *state);
+	void (*set_listener)(void *state, store_listener_fn fn, void *arg);
+};
+
+/* Opens the backend named by cfg->url and migrates its schema. */
+int store_open(const struct store_config *cfg, struct store **out);
+/* Refuses new writes (STORE_EBUSY) and finishes every queued one (each
+ * gets done). Reads keep working until store_close. */
+void store_drain(struct store *st);
+/* Drains, then closes. */
+void store_close(struct store *st);
+void store_set_listener(struct store *st, store_listener_fn fn, void *arg);
+const char *store_backend_name(const struct store *st);
+
+/* Queues a write. 0: done will be called. <0: it will not. */
+int store_submit(struct store *st, struct store_cmd *cmd);
+
+int store_active_shows(struct store *st, struct show_summary **out, size_t *n);
+int store_show_details(struct store *st, int64_t show_id, struct show_details *out, enum outcome *o);
+int store_booking_details(struct store *st, const char *username, const char *reference,
+			  struct booking *out, enum outcome *o);
+/* Newest first; *out is malloc'd (free it), possibly NULL when *n is 0. */
+int store_user_bookings(struct store *st, const char *username, struct booking **out, size_t *n);
+/* Earliest expiry of a live hold or cart; INT64_MAX when none. */
+int store_next_expiry(struct store *st, int64_t *at);
+int store_ping(struct store *st);
+int64_t store_now(const struct store *st);
+
+/* Runs a command and waits for it (tools, tests, the CLI). */
+int store_run(struct store *st, struct store_cmd *cmd);
+
+/* Backends. */
+extern const struct store_ops store_sqlite_ops;
+
+#endif

@@ -1,0 +1,122 @@
+/* sweeper.c - the expiry thread. */
+#include "sweeper.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+struct sweeper {
+	struct store *store;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int64_t next_at; /* INT64_MAX: nothing known */
+	int stopping;
+	int64_t expired_total;
+	struct store_cmd cmd;
+};
+
+static void sweeper_wait_until(struct sweeper *sw, int64_t at)
+{
+	/* The store clock is wall time; the condvar uses CLOCK_REALTIME. */
+	struct timespec ts = {(time_t)(at / 1000), (long)(at % 1000) * 1000000L};
+
+	pthread_cond_timedwait(&sw->cond, &sw->lock, &ts);
+}
+
+static void *sweeper_main(void *arg)
+{
+	struct sweeper *sw = arg;
+
+	pthread_mutex_lock(&sw->lock);
+	while (!sw->stopping) {
+		int64_t now = store_now(sw->store);
+		if (sw->next_at > now) {
+			int64_t until = sw->next_at;
+			if (until - now > SWEEPER_IDLE_MS)
+				until = now + SWEEPER_IDLE_MS;
+			sweeper_wait_until(sw, until);
+			if (sw->stopping || store_now(sw->store) < sw->next_at)
+				continue;
+		}
+		/* Holds noted while the sweep runs lower this again. */
+		sw->next_at = INT64_MAX;
+		pthread_mutex_unlock(&sw->lock);
+
+		int64_t next = INT64_MAX;
+		struct store_cmd *cmd = &sw->cmd;
+		store_cmd_clear(cmd);
+		cmd->op = STORE_OP_EXPIRE_DUE;
+		int rc = store_run(sw->store, cmd);
+		if (rc == 0 && cmd->outcome == OUTCOME_OK)
+			rc = store_next_expiry(sw->store, &next);
+		else
+			rc = -1;
+
+		pthread_mutex_lock(&sw->lock);
+		if (rc == 0) {
+			sw->expired_total += cmd->expired;
+			if (next < sw->next_at)
+				sw->next_at = next;
+		} else {
+			sw->next_at = store_now(sw->store) + SWEEPER_RETRY_MS;
+		}
+	}
+	pthread_mutex_unlock(&sw->lock);
+	store_cmd_clear(&sw->cmd);
+	return NULL;
+}
+
+int sweeper_start(struct store *st, struct sweeper **out)
+{
+	struct sweeper *sw = calloc(1, sizeof(*sw));
+
+	if (sw == NULL)
+		return -1;
+	sw->store = st;
+	sw->next_at = 0; /* sweep once at start: holds may have expired while down */
+	pthread_mutex_init(&sw->lock, NULL);
+	pthread_cond_init(&sw->cond, NULL);
+	if (pthread_create(&sw->thread, NULL, sweeper_main, sw) != 0) {
+		pthread_mutex_destroy(&sw->lock);
+		pthread_cond_destroy(&sw->cond);
+		free(sw);
+		return -1;
+	}
+	*out = sw;
+	return 0;
+}
+
+void sweeper_note_expiry(struct sweeper *sw, int64_t at)
+{
+	pthread_mutex_lock(&sw->lock);
+	if (at < sw->next_at) {
+		sw->next_at = at;
+		pthread_cond_signal(&sw->cond);
+	}
+	pthread_mutex_unlock(&sw->lock);
+}
+
+int64_t sweeper_expired_total(struct sweeper *sw)
+{
+	pthread_mutex_lock(&sw->lock);
+	int64_t n = sw->expired_total;
+	pthread_mutex_unlock(&sw->lock);
+	return n;
+}
+
+void sweeper_stop(struct sweeper *sw)
+{
+	if (sw == NULL)
+		return;
+	pthread_mutex_lock(&sw->lock);
+	sw->stopping = 1;
+	pthread_cond_signal(&sw->cond);
+	pthread_mutex_unlock(&sw->lock);
+	pthread_join(sw->thread, NULL);
+	pthread_mutex_destroy(&sw->lock);
+	pthread_cond_destroy(&sw->cond);
+	free(sw);
+}
