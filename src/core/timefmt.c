@@ -71,9 +71,10 @@ static int timefmt_days_in_month(int y, int m)
 	return m == 2 ? 28 + leap : days[m - 1];
 }
 
-int timefmt_parse_date(const char *s, int *y, int *m, int *d)
+/* Parses the "YYYY-MM-DD" at the start of s. */
+static int timefmt_parse_date_prefix(const char *s, int *y, int *m, int *d)
 {
-	if (strlen(s) < 10 || s[4] != '-' || s[7] != '-')
+	if (strnlen(s, 10) < 10 || s[4] != '-' || s[7] != '-')
 		return -1;
 	if (timefmt_digits(s, 4, y) || timefmt_digits(s + 5, 2, m) || timefmt_digits(s + 8, 2, d))
 		return -1;
@@ -82,13 +83,20 @@ int timefmt_parse_date(const char *s, int *y, int *m, int *d)
 	return 0;
 }
 
+int timefmt_parse_date(const char *s, int *y, int *m, int *d)
+{
+	if (strlen(s) != 10)
+		return -1;
+	return timefmt_parse_date_prefix(s, y, m, d);
+}
+
 int timefmt_parse(const char *s, int64_t *ms_out)
 {
 	int y, mo, d, h, mi, sec, millis = 0;
 	size_t len = strlen(s);
 	const char *p;
 
-	if (len < 20 || timefmt_parse_date(s, &y, &mo, &d) || strlen(s) < 10)
+	if (len < 20 || timefmt_parse_date_prefix(s, &y, &mo, &d))
 		return -1;
 	if (s[10] != 'T' && s[10] != 't' && s[10] != ' ')
 		return -1;

@@ -1,0 +1,43 @@
+# boxoffice - the user-facing targets. The build itself is CMake.
+#   make        build build/boxoffice (release)
+#   make run    install what is missing, build, serve the demo on 127.0.0.1:8080
+#   make test   install what tests need, build (release + ASan/UBSan), run every suite
+#   make bench  wrk benchmarks, results in BENCHMARKS.md format
+#   make clean
+.PHONY: all build deps run test bench clean format
+
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+DB ?= sqlite:boxoffice.db
+LISTEN ?= 127.0.0.1:8080
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build build -j$(JOBS) --target boxoffice
+
+run: build
+	./build/boxoffice serve --db $(DB) --listen $(LISTEN) $(ARGS)
+
+test:
+	@scripts/deps.sh test
+	@cmake --preset release >/dev/null
+	@cmake --build build -j$(JOBS)
+	@cmake --preset asan >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@tests/run_all.sh
+
+bench:
+	@scripts/deps.sh bench
+	@cmake --preset release >/dev/null
+	@cmake --build build -j$(JOBS) --target boxoffice
+	@bench/run.sh
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build build-asan build-debug build-tsan
