@@ -102,7 +102,8 @@ json_t *api_parse_object(struct http_request *req)
 	const char *body = http_body_data(req, &len);
 
 	/* A missing Content-Type is taken as JSON; anything else must be. */
-	if (ctype != NULL && strncasecmp(ctype, "application/json", 16) != 0) {
+	if (ctype != NULL && (strncasecmp(ctype, "application/json", 16) != 0 ||
+			      (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' '))) {
 		api_error(req, 415, "UNSUPPORTED_MEDIA_TYPE", "the request body must be application/json",
 			  NULL, 0);
 		return NULL;

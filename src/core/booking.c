@@ -14,6 +14,8 @@ static const char *const booking_status_names[] = {
 
 const char *booking_status_name(enum booking_status s)
 {
+	if ((unsigned)s >= sizeof(booking_status_names) / sizeof(booking_status_names[0]))
+		return "UNKNOWN";
 	return booking_status_names[s];
 }
 

@@ -179,6 +179,11 @@ static void http_respond_error(struct http_request *req, unsigned status, const 
 	http_respond(req, status, http_json, body, (size_t)n, NULL, NULL);
 }
 
+static void http_respond_413(struct http_request *req)
+{
+	http_respond_error(req, 413, "PAYLOAD_TOO_LARGE", "the request body is larger than 64 KiB");
+}
+
 static enum MHD_Result http_queue(struct http_request *req)
 {
 	enum MHD_Result rc;
@@ -211,6 +216,15 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->method = method;
 		req->path = url;
 		*con_cls = req;
+		const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+							       MHD_HTTP_HEADER_CONTENT_LENGTH);
+		if (clen != NULL && strtoull(clen, NULL, 10) > HTTP_BODY_MAX) {
+			/* Refuse before reading the body. MHD allows an answer
+			 * only now or after the whole upload; answering now also
+			 * closes the connection, which is right here. */
+			http_respond_413(req);
+			return http_queue(req);
+		}
 		return MHD_YES;
 	}
 	if (req->answered)
@@ -219,14 +233,13 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		size_t n = *upload_data_size;
 		*upload_data_size = 0;
 		if (req->too_large || req->body_len + n > HTTP_BODY_MAX) {
-			/* Answer now and stop reading: MHD closes afterwards. */
+			/* A chunked body that grew too large: read and drop the
+			 * rest, answer 413 at the end. */
 			req->too_large = 1;
 			free(req->body);
 			req->body = NULL;
 			req->body_len = 0;
-			http_respond_error(req, 413, "PAYLOAD_TOO_LARGE",
-					   "request body is larger than 64 KiB");
-			return http_queue(req);
+			return MHD_YES;
 		}
 		char *p = realloc(req->body, req->body_len + n + 1);
 		if (p == NULL)
@@ -236,6 +249,10 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->body_len += n;
 		req->body[req->body_len] = '\0';
 		return MHD_YES;
+	}
+	if (req->too_large) {
+		http_respond_413(req);
+		return http_queue(req);
 	}
 	srv->cfg.handler(srv->cfg.handler_arg, req);
 	if (req->response != NULL)
