@@ -68,6 +68,8 @@ enum sq_stmt_id {
 	SQ_CART_REFRESH,
 	SQ_CART_SEATS_REFRESH,
 	SQ_SEAT_BOOK,
+	SQ_BOOKING_HELD_SEATS,
+	SQ_BOOKING_ALL_SEATS,
 	SQ_BOOKING_FREE_HELD,
 	SQ_BOOKING_FREE_ALL,
 	SQ_BSEAT_KEEP_BOOKED,
@@ -165,10 +167,12 @@ static const char *const sq_sql[SQ_STMT_COUNT] = {
 			 "version = version + 1 WHERE show_id = ?1 AND seat_row = ?2 AND "
 			 "seat_number = ?3 AND status = 'HELD' AND booking_id = ?4 AND "
 			 "held_by_user_id = ?5 AND held_expiry > ?6",
+	[SQ_BOOKING_HELD_SEATS] = "SELECT seat_row, seat_number FROM seats "
+				  "WHERE booking_id = ?1 AND status = 'HELD'",
+	[SQ_BOOKING_ALL_SEATS] = "SELECT seat_row, seat_number FROM seats WHERE booking_id = ?1",
 	[SQ_BOOKING_FREE_HELD] = "UPDATE seats SET " SQ_CLEAR_SEAT
-	" WHERE booking_id = ?1 AND status = 'HELD' RETURNING seat_row, seat_number",
-	[SQ_BOOKING_FREE_ALL] = "UPDATE seats SET " SQ_CLEAR_SEAT
-	" WHERE booking_id = ?1 RETURNING seat_row, seat_number",
+	" WHERE booking_id = ?1 AND status = 'HELD'",
+	[SQ_BOOKING_FREE_ALL] = "UPDATE seats SET " SQ_CLEAR_SEAT " WHERE booking_id = ?1",
 	[SQ_BSEAT_KEEP_BOOKED] =
 		"DELETE FROM booking_seats WHERE booking_id = ?1 AND NOT EXISTS (SELECT 1 FROM seats s "
 		"WHERE s.show_id = booking_seats.show_id AND s.seat_row = booking_seats.seat_row AND "
@@ -483,17 +487,12 @@ static int sq_change_add(struct store_cmd *cmd, int64_t show_id, int row, int nu
 {
 	size_t n = cmd->nchanges;
 
-	/* Grow at powers of two. */
-	if ((n & (n - 1)) == 0) {
-		size_t cap = n == 0 ? 8 : n * 2;
-		if (cap < 8)
-			cap = 8;
-		if (n == 0 || cap > n) {
-			struct seat_change *p = realloc(cmd->changes, cap * sizeof(*p));
-			if (p == NULL)
-				return -1;
-			cmd->changes = p;
-		}
+	/* Capacity is implicit: 8, then doubling at each power of two. */
+	if (n == 0 || (n >= 8 && (n & (n - 1)) == 0)) {
+		struct seat_change *p = realloc(cmd->changes, (n == 0 ? 8 : 2 * n) * sizeof(*p));
+		if (p == NULL)
+			return -1;
+		cmd->changes = p;
 	}
 	cmd->changes[n].show_id = show_id;
 	cmd->changes[n].seat.row = row;
@@ -594,11 +593,14 @@ struct sq_cart {
 };
 
 /* Frees the seats of a booking (HELD only, or all of them), recording the
- * changes. Returns the number freed or -1. */
+ * changes. Returns the number freed or -1. The seats are listed first and
+ * then freed with one UPDATE whose WHERE is the same rule: both run inside
+ * the writer's transaction, so nothing can change in between (and this is
+ * cheaper than UPDATE ... RETURNING, which buffers in a temporary table). */
 static int sq_free_booking_seats(struct sq_conn *c, struct store_cmd *cmd, int64_t booking_id,
 				 int64_t show_id, int held_only)
 {
-	sqlite3_stmt *st = sq_stmt(c, held_only ? SQ_BOOKING_FREE_HELD : SQ_BOOKING_FREE_ALL);
+	sqlite3_stmt *st = sq_stmt(c, held_only ? SQ_BOOKING_HELD_SEATS : SQ_BOOKING_ALL_SEATS);
 	int rc, n = 0;
 
 	if (st == NULL)
@@ -612,7 +614,15 @@ static int sq_free_booking_seats(struct sq_conn *c, struct store_cmd *cmd, int64
 		}
 		n++;
 	}
-	return rc < 0 ? -1 : n;
+	if (rc < 0)
+		return -1;
+	if (n == 0)
+		return 0;
+	st = sq_stmt(c, held_only ? SQ_BOOKING_FREE_HELD : SQ_BOOKING_FREE_ALL);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, booking_id);
+	return sq_step_done(c, st) == n ? n : -1;
 }
 
 /* Finds the user's live cart in the show. A cart past its expiry is
@@ -1780,6 +1790,8 @@ static int sq_open(const struct store_config *cfg, void **state)
 
 	if (s == NULL)
 		return STORE_ERR;
+	/* Memory statistics cost a global mutex on every allocation. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_mutex_init(&s->queue_lock, NULL);
