@@ -476,6 +476,6 @@ void api_on_commit(struct api *api, const struct store_cmd *cmd)
 			seatmap_cache_invalidate(api->seatmaps, last);
 		}
 	}
-	if (cmd->op == STORE_OP_CANCEL_SHOW)
+	if (cmd->op == STORE_OP_CANCEL_SHOW || (cmd->op == STORE_OP_NOTIFY && cmd->nchanges == 0))
 		seatmap_cache_invalidate(api->seatmaps, cmd->show_id);
 }

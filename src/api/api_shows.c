@@ -66,15 +66,26 @@ static struct seatmap_entry *seatmap_find(struct seatmap_cache *c, int64_t show_
 	return NULL;
 }
 
+static void seatmap_entry_invalidate(struct seatmap_entry *e)
+{
+	e->generation++;
+	http_body_unref(e->body);
+	e->body = NULL;
+}
+
 void seatmap_cache_invalidate(struct seatmap_cache *c, int64_t show_id)
 {
 	pthread_mutex_lock(&c->lock);
 	c->epoch++;
-	struct seatmap_entry *e = seatmap_find(c, show_id);
-	if (e != NULL) {
-		e->generation++;
-		http_body_unref(e->body);
-		e->body = NULL;
+	if (show_id == 0) {
+		/* Anything may have changed (e.g. missed notifications). */
+		for (size_t i = 0; i < SEATMAP_BUCKETS; i++)
+			for (struct seatmap_entry *e = c->buckets[i]; e != NULL; e = e->next)
+				seatmap_entry_invalidate(e);
+	} else {
+		struct seatmap_entry *e = seatmap_find(c, show_id);
+		if (e != NULL)
+			seatmap_entry_invalidate(e);
 	}
 	pthread_mutex_unlock(&c->lock);
 }

@@ -30,6 +30,8 @@ static const struct store_ops *store_backend_for(const char *url)
 {
 	if (strncmp(url, "sqlite:", 7) == 0)
 		return &store_sqlite_ops;
+	if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+		return &store_pg_ops;
 	return NULL;
 }
 

@@ -62,6 +62,8 @@ enum store_op {
 	STORE_OP_CREATE_MOVIE,
 	STORE_OP_CREATE_SHOW,
 	STORE_OP_CANCEL_SHOW,
+	STORE_OP_NOTIFY, /* listener only: changes committed by another node;
+			  * show 0 without changes: anything may have changed */
 };
 
 enum seat_status { SEAT_AVAILABLE, SEAT_HELD, SEAT_BOOKED };
@@ -189,5 +191,6 @@ int store_run(struct store *st, struct store_cmd *cmd);
 
 /* Backends. */
 extern const struct store_ops store_sqlite_ops;
+extern const struct store_ops store_pg_ops;
 
 #endif

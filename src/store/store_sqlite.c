@@ -1342,6 +1342,8 @@ static int sq_exec_cmd(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 		return sq_do_create_show(s, cmd, now);
 	case STORE_OP_CANCEL_SHOW:
 		return sq_do_cancel_show(s, cmd);
+	case STORE_OP_NOTIFY:
+		break; /* never submitted */
 	}
 	return -1;
 }

@@ -1,0 +1,975 @@
+/* store_pg.c - the scale-out backend: PostgreSQL, many API nodes on one
+ * database.
+ *
+ * Every business rule lives in the stored functions of sql/postgres (the
+ * names of the original design); this file only calls them, one prepared
+ * call and one round trip per operation, and turns their jsonb answers
+ * into store results. The database clock is the only clock, so nodes with
+ * skewed clocks agree, and no lock inside this process decides anything.
+ *
+ * Writes are queued to worker threads (one per pooled connection), so HTTP
+ * threads never wait on the database for a write; reads borrow a pooled
+ * connection directly. Serialization failures and deadlocks (40001,
+ * 40P01) are retried a bounded number of times. A broken connection is
+ * reset on its next use; while the database is unreachable every call fails
+ * fast with STORE_ERR (the API answers 503) and the server keeps running.
+ *
+ * A listener thread LISTENs on "boxoffice_seats" so that changes committed
+ * by other nodes reach this node's caches and event streams too. Known weak
+ * spot: between a commit elsewhere and its notification arriving, this
+ * node's seat-map cache may serve the older picture for a few ms; writes
+ * never use it. */
+#include <errno.h>
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/embedded_sql.h"
+#include "store/store.h"
+
+enum {
+	PG_QUEUE_MAX = 8192,
+	PG_RETRIES = 5,             /* serialization failure / deadlock */
+	PG_ACQUIRE_TIMEOUT_MS = 5000,
+	PG_RECONNECT_MS = 1000,     /* listener back-off */
+	PG_MIGRATION_LOCK = 73510017,
+};
+
+/* Prepared calls, by index. */
+enum pg_call_id {
+	PG_HOLD,
+	PG_HOLD_BEST,
+	PG_CONFIRM,
+	PG_RELEASE,
+	PG_CANCEL,
+	PG_EXPIRE,
+	PG_CREATE_SCREEN,
+	PG_CREATE_MOVIE,
+	PG_CREATE_SHOW,
+	PG_CANCEL_SHOW,
+	PG_ACTIVE_SHOWS,
+	PG_SHOW_DETAILS,
+	PG_BOOKING_DETAILS,
+	PG_USER_BOOKINGS,
+	PG_NEXT_EXPIRY,
+	PG_PING,
+	PG_CALL_COUNT
+};
+
+static const char *const pg_sql[PG_CALL_COUNT] = {
+	[PG_HOLD] = "SELECT hold_seats_for_user($1, $2, $3::int[], $4::int[], $5::interval, "
+		    "$6::interval, $7)",
+	[PG_HOLD_BEST] = "SELECT hold_best_seats($1, $2, $3, $4, $5::interval, $6::interval, $7)",
+	[PG_CONFIRM] = "SELECT confirm_booking($1, $2, $3::int[], $4::int[])",
+	[PG_RELEASE] = "SELECT release_seats($1, $2, $3::int[], $4::int[])",
+	[PG_CANCEL] = "SELECT cancel_booking($1, $2)",
+	[PG_EXPIRE] = "SELECT expire_holds()",
+	[PG_CREATE_SCREEN] = "SELECT create_screen($1, $2, $3)",
+	[PG_CREATE_MOVIE] = "SELECT create_movie($1, $2, $3::date)",
+	[PG_CREATE_SHOW] = "SELECT create_show($1, $2, to_timestamp($3::bigint / 1000.0))",
+	[PG_CANCEL_SHOW] = "SELECT cancel_show($1)",
+	[PG_ACTIVE_SHOWS] = "SELECT get_active_shows()",
+	[PG_SHOW_DETAILS] = "SELECT get_show_seat_details($1)",
+	[PG_BOOKING_DETAILS] = "SELECT get_booking_details($1, $2)",
+	[PG_USER_BOOKINGS] = "SELECT get_user_bookings($1)",
+	[PG_NEXT_EXPIRY] = "SELECT floor(extract(epoch FROM next_hold_expiry()) * 1000)::bigint",
+	[PG_PING] = "SELECT 1",
+};
+
+struct pg_conn {
+	PGconn *conn;
+	int backend_pid; /* to recognise our own notifications */
+	unsigned long prepared; /* bit per pg_call_id */
+	struct pg_conn *next;
+};
+
+struct pg_state {
+	struct store_config cfg;
+	char *url;
+
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	struct pg_conn *free_conns;
+	int created, max_conns;
+	struct pg_conn **all;
+
+	pthread_mutex_t queue_lock;
+	pthread_cond_t queue_cond;
+	struct store_cmd *queue[PG_QUEUE_MAX];
+	size_t queue_head, queue_len;
+	int closing;
+	pthread_t *workers;
+	int nworkers;
+
+	pthread_t notify_thread;
+	int notify_started;
+	int notify_stop;
+
+	store_listener_fn listener;
+	void *listener_arg;
+};
+
+/* ---- connections ---- */
+
+static PGconn *pg_connect(const char *url)
+{
+	const char *keys[] = {"dbname", "connect_timeout", "application_name", NULL};
+	const char *vals[] = {url, "3", "boxoffice", NULL};
+	PGconn *c = PQconnectdbParams(keys, vals, 1);
+
+	if (c != NULL && PQstatus(c) == CONNECTION_OK) {
+		/* A stuck call must not hold a connection forever. */
+		PQclear(PQexec(c, "SET statement_timeout = '10s'"));
+	}
+	return c;
+}
+
+static void pg_now_plus(struct timespec *ts, int ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts->tv_nsec >= 1000000000L) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000L;
+	}
+}
+
+/* Borrows a healthy connection; NULL when the database is unreachable or
+ * the pool stays exhausted. */
+static struct pg_conn *pg_acquire(struct pg_state *s)
+{
+	struct pg_conn *c = NULL;
+	struct timespec deadline;
+
+	pg_now_plus(&deadline, PG_ACQUIRE_TIMEOUT_MS);
+	pthread_mutex_lock(&s->pool_lock);
+	while (s->free_conns == NULL && s->created >= s->max_conns) {
+		if (pthread_cond_timedwait(&s->pool_cond, &s->pool_lock, &deadline) == ETIMEDOUT)
+			break;
+	}
+	if (s->free_conns != NULL) {
+		c = s->free_conns;
+		s->free_conns = c->next;
+	} else if (s->created < s->max_conns) {
+		c = calloc(1, sizeof(*c));
+		if (c != NULL)
+			s->all[s->created++] = c;
+	}
+	pthread_mutex_unlock(&s->pool_lock);
+	if (c == NULL)
+		return NULL;
+	if (c->conn == NULL) {
+		c->conn = pg_connect(s->url);
+	} else if (PQstatus(c->conn) != CONNECTION_OK) {
+		PQreset(c->conn);
+		c->prepared = 0;
+		if (PQstatus(c->conn) == CONNECTION_OK)
+			PQclear(PQexec(c->conn, "SET statement_timeout = '10s'"));
+	}
+	int pid = c->conn && PQstatus(c->conn) == CONNECTION_OK ? PQbackendPID(c->conn) : 0;
+	pthread_mutex_lock(&s->pool_lock);
+	c->backend_pid = pid;
+	pthread_mutex_unlock(&s->pool_lock);
+	return c;
+}
+
+static void pg_release(struct pg_state *s, struct pg_conn *c)
+{
+	pthread_mutex_lock(&s->pool_lock);
+	c->next = s->free_conns;
+	s->free_conns = c;
+	pthread_cond_signal(&s->pool_cond);
+	pthread_mutex_unlock(&s->pool_lock);
+}
+
+/* Calls a prepared function; returns 0 and its parsed jsonb (or scalar
+ * as a JSON value), or -1 on a storage error. */
+static int pg_call(struct pg_state *s, enum pg_call_id id, int nparams, const char *const *params,
+		   json_t **out)
+{
+	struct pg_conn *c = pg_acquire(s);
+	int rc = -1;
+
+	*out = NULL;
+	if (c == NULL)
+		return -1;
+	for (int attempt = 0; attempt < PG_RETRIES; attempt++) {
+		if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
+			break;
+		if (!(c->prepared & (1UL << id))) {
+			char name[16];
+			snprintf(name, sizeof(name), "bo%d", (int)id);
+			PGresult *p = PQprepare(c->conn, name, pg_sql[id], 0, NULL);
+			int ok = PQresultStatus(p) == PGRES_COMMAND_OK;
+			if (!ok)
+				fprintf(stderr, "boxoffice: pg: prepare %s: %s", pg_sql[id],
+					PQerrorMessage(c->conn));
+			PQclear(p);
+			if (!ok)
+				break;
+			c->prepared |= 1UL << id;
+		}
+		char name[16];
+		snprintf(name, sizeof(name), "bo%d", (int)id);
+		PGresult *r = PQexecPrepared(c->conn, name, nparams, params, NULL, NULL, 0);
+		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+			json_error_t err;
+			if (PQgetisnull(r, 0, 0))
+				*out = json_null();
+			else
+				*out = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, &err);
+			rc = *out != NULL ? 0 : -1;
+			PQclear(r);
+			break;
+		}
+		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		int retry = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+		if (!retry)
+			fprintf(stderr, "boxoffice: pg: %s: %s", pg_sql[id], PQerrorMessage(c->conn));
+		PQclear(r);
+		if (!retry)
+			break;
+	}
+	pg_release(s, c);
+	return rc;
+}
+
+/* ---- decoding answers ---- */
+
+static enum outcome pg_outcome(json_t *res)
+{
+	const char *name = json_string_value(json_object_get(res, "outcome"));
+
+	if (name == NULL)
+		return OUTCOME_UNAVAILABLE;
+	for (int o = 0; o < OUTCOME_COUNT; o++)
+		if (strcmp(outcome_name((enum outcome)o), name) == 0)
+			return (enum outcome)o;
+	return OUTCOME_UNAVAILABLE;
+}
+
+static int64_t pg_int(json_t *obj, const char *key)
+{
+	json_t *v = json_object_get(obj, key);
+
+	return json_is_integer(v) ? (int64_t)json_integer_value(v) : 0;
+}
+
+static void pg_text(json_t *obj, const char *key, char *dst, size_t size)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+
+	snprintf(dst, size, "%s", v ? v : "");
+}
+
+/* [[row, number], ...] -> seats; returns the count kept (at most max). */
+static int pg_seats(json_t *arr, struct seat *out, int max)
+{
+	size_t i;
+	json_t *v;
+	int n = 0;
+
+	json_array_foreach(arr, i, v)
+	{
+		if (n == max)
+			break;
+		out[n].row = (int)json_integer_value(json_array_get(v, 0));
+		out[n].number = (int)json_integer_value(json_array_get(v, 1));
+		n++;
+	}
+	return n;
+}
+
+static int pg_booking(json_t *o, struct booking *b)
+{
+	memset(b, 0, sizeof(*b));
+	if (!json_is_object(o))
+		return -1;
+	pg_text(o, "reference", b->reference, sizeof(b->reference));
+	const char *status = json_string_value(json_object_get(o, "status"));
+	if (status == NULL || booking_status_parse(status, &b->status) != 0)
+		return -1;
+	pg_text(o, "username", b->username, sizeof(b->username));
+	b->show_id = pg_int(o, "showId");
+	pg_text(o, "movieName", b->movie_name, sizeof(b->movie_name));
+	pg_text(o, "screenName", b->screen_name, sizeof(b->screen_name));
+	b->show_time = pg_int(o, "showTime");
+	b->created_at = pg_int(o, "createdAt");
+	b->expires_at = b->status == BOOKING_STAGED ? pg_int(o, "expiresAt") : 0;
+	b->confirmed_at = pg_int(o, "confirmedAt");
+	b->cancelled_at = pg_int(o, "cancelledAt");
+	b->nseats = pg_seats(json_object_get(o, "seats"), b->seats, BOOKING_SEATS_MAX);
+	return 0;
+}
+
+static enum seat_status pg_seat_status(const char *s)
+{
+	if (s != NULL && strcmp(s, "HELD") == 0)
+		return SEAT_HELD;
+	if (s != NULL && strcmp(s, "BOOKED") == 0)
+		return SEAT_BOOKED;
+	return SEAT_AVAILABLE;
+}
+
+/* [[show, row, number, status], ...] -> cmd->changes. */
+static int pg_changes(json_t *arr, struct store_cmd *cmd)
+{
+	size_t n = json_array_size(arr), i;
+	json_t *v;
+
+	cmd->nchanges = 0;
+	if (n == 0)
+		return 0;
+	struct seat_change *p = realloc(cmd->changes, n * sizeof(*p));
+	if (p == NULL)
+		return -1;
+	cmd->changes = p;
+	json_array_foreach(arr, i, v)
+	{
+		p[i].show_id = (int64_t)json_integer_value(json_array_get(v, 0));
+		p[i].seat.row = (int)json_integer_value(json_array_get(v, 1));
+		p[i].seat.number = (int)json_integer_value(json_array_get(v, 2));
+		p[i].status = pg_seat_status(json_string_value(json_array_get(v, 3)));
+	}
+	cmd->nchanges = n;
+	return 0;
+}
+
+/* ---- writes ---- */
+
+struct pg_args {
+	char buf[8][2048];
+	const char *v[8];
+	int n;
+};
+
+static void pg_arg(struct pg_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void pg_arg(struct pg_args *a, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->buf[a->n], sizeof(a->buf[a->n]), fmt, ap);
+	va_end(ap);
+	a->v[a->n] = a->buf[a->n];
+	a->n++;
+}
+
+static void pg_arg_null(struct pg_args *a)
+{
+	a->v[a->n++] = NULL;
+}
+
+/* Two int[] literals: rows and numbers of the command's seats. */
+static void pg_arg_seats(struct pg_args *a, const struct store_cmd *cmd)
+{
+	char *rows = a->buf[a->n], *nums = a->buf[a->n + 1];
+	size_t lr = 0, ln = 0;
+
+	rows[lr++] = '{';
+	nums[ln++] = '{';
+	for (int i = 0; i < cmd->nseats; i++) {
+		lr += (size_t)snprintf(rows + lr, 2048 - lr, "%s%d", i ? "," : "", cmd->seats[i].row);
+		ln += (size_t)snprintf(nums + ln, 2048 - ln, "%s%d", i ? "," : "", cmd->seats[i].number);
+	}
+	snprintf(rows + lr, 2048 - lr, "}");
+	snprintf(nums + ln, 2048 - ln, "}");
+	a->v[a->n] = rows;
+	a->v[a->n + 1] = nums;
+	a->n += 2;
+}
+
+static void pg_arg_hold_limits(struct pg_args *a, const struct pg_state *s)
+{
+	pg_arg(a, "%lld milliseconds", (long long)s->cfg.hold_ttl_ms);
+	pg_arg(a, "%lld milliseconds", (long long)s->cfg.hold_max_lifetime_ms);
+	pg_arg(a, "%d", s->cfg.max_seats_per_user);
+}
+
+static enum pg_call_id pg_prepare_args(const struct pg_state *s, const struct store_cmd *cmd,
+				       struct pg_args *a)
+{
+	a->n = 0;
+	switch (cmd->op) {
+	case STORE_OP_HOLD:
+		pg_arg(a, "%s", cmd->username);
+		pg_arg(a, "%lld", (long long)cmd->show_id);
+		pg_arg_seats(a, cmd);
+		pg_arg_hold_limits(a, s);
+		return PG_HOLD;
+	case STORE_OP_HOLD_BEST:
+		pg_arg(a, "%s", cmd->username);
+		pg_arg(a, "%lld", (long long)cmd->show_id);
+		pg_arg(a, "%d", cmd->count);
+		pg_arg(a, "%s", cmd->allow_split ? "true" : "false");
+		pg_arg_hold_limits(a, s);
+		return PG_HOLD_BEST;
+	case STORE_OP_CONFIRM:
+		pg_arg(a, "%s", cmd->username);
+		pg_arg(a, "%lld", (long long)cmd->show_id);
+		pg_arg_seats(a, cmd);
+		return PG_CONFIRM;
+	case STORE_OP_RELEASE:
+		pg_arg(a, "%s", cmd->username);
+		pg_arg(a, "%lld", (long long)cmd->show_id);
+		if (cmd->all_seats) {
+			pg_arg_null(a);
+			pg_arg_null(a);
+		} else {
+			pg_arg_seats(a, cmd);
+		}
+		return PG_RELEASE;
+	case STORE_OP_CANCEL:
+		pg_arg(a, "%s", cmd->username);
+		pg_arg(a, "%s", cmd->reference);
+		return PG_CANCEL;
+	case STORE_OP_EXPIRE_DUE:
+		return PG_EXPIRE;
+	case STORE_OP_CREATE_SCREEN:
+		pg_arg(a, "%s", cmd->name);
+		pg_arg(a, "%d", cmd->rows);
+		pg_arg(a, "%d", cmd->seats_per_row);
+		return PG_CREATE_SCREEN;
+	case STORE_OP_CREATE_MOVIE:
+		pg_arg(a, "%s", cmd->name);
+		pg_arg(a, "%d", cmd->duration_minutes);
+		pg_arg(a, "%s", cmd->last_show_date);
+		return PG_CREATE_MOVIE;
+	case STORE_OP_CREATE_SHOW:
+		pg_arg(a, "%lld", (long long)cmd->movie_id);
+		pg_arg(a, "%lld", (long long)cmd->screen_id);
+		pg_arg(a, "%lld", (long long)cmd->show_time);
+		return PG_CREATE_SHOW;
+	case STORE_OP_CANCEL_SHOW:
+		pg_arg(a, "%lld", (long long)cmd->show_id);
+		return PG_CANCEL_SHOW;
+	case STORE_OP_NOTIFY:
+		break; /* never submitted */
+	}
+	return PG_PING;
+}
+
+/* Fills the command's results from the function's answer. */
+static int pg_decode_write(struct store_cmd *cmd, json_t *res)
+{
+	enum outcome o = pg_outcome(res);
+	json_t *obj;
+
+	cmd->nbad = pg_seats(json_object_get(res, "seats"), cmd->bad, BOOKING_SEATS_MAX);
+	if (o != OUTCOME_OK) {
+		cmd->outcome = o;
+		return 0;
+	}
+	if (pg_changes(json_object_get(res, "changes"), cmd) != 0)
+		return -1;
+	switch (cmd->op) {
+	case STORE_OP_EXPIRE_DUE:
+		cmd->expired = pg_int(res, "expired");
+		break;
+	case STORE_OP_CREATE_SCREEN:
+		obj = json_object_get(res, "screen");
+		cmd->created_id = pg_int(obj, "screenId");
+		cmd->total_seats = (int)pg_int(obj, "totalSeats");
+		o = OUTCOME_CREATED;
+		break;
+	case STORE_OP_CREATE_MOVIE:
+		cmd->created_id = pg_int(json_object_get(res, "movie"), "movieId");
+		o = OUTCOME_CREATED;
+		break;
+	case STORE_OP_CREATE_SHOW:
+		obj = json_object_get(res, "show");
+		cmd->created_id = pg_int(obj, "showId");
+		cmd->created_end = pg_int(obj, "endTime");
+		cmd->total_seats = (int)pg_int(obj, "totalSeats");
+		o = OUTCOME_CREATED;
+		break;
+	case STORE_OP_CANCEL_SHOW:
+		cmd->created_id = cmd->show_id;
+		break;
+	default:
+		if (pg_booking(json_object_get(res, "booking"), &cmd->booking) != 0)
+			return -1;
+		if (cmd->op == STORE_OP_HOLD_BEST) {
+			cmd->nseats = cmd->booking.nseats;
+			memcpy(cmd->seats, cmd->booking.seats, sizeof(cmd->seats));
+		}
+	}
+	cmd->outcome = o;
+	return 0;
+}
+
+static void pg_execute(struct pg_state *s, struct store_cmd *cmd)
+{
+	struct pg_args *a = malloc(sizeof(*a));
+	json_t *res = NULL;
+
+	cmd->outcome = OUTCOME_UNAVAILABLE;
+	cmd->nbad = 0;
+	cmd->nchanges = 0;
+	cmd->expired = 0;
+	memset(&cmd->booking, 0, sizeof(cmd->booking));
+	if (a == NULL)
+		return;
+	enum pg_call_id id = pg_prepare_args(s, cmd, a);
+	if (pg_call(s, id, a->n, a->v, &res) == 0 && pg_decode_write(cmd, res) != 0) {
+		cmd->outcome = OUTCOME_UNAVAILABLE;
+		cmd->nchanges = 0;
+	}
+	json_decref(res);
+	free(a);
+}
+
+static void *pg_worker_main(void *arg)
+{
+	struct pg_state *s = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&s->queue_lock);
+		while (s->queue_len == 0 && !s->closing)
+			pthread_cond_wait(&s->queue_cond, &s->queue_lock);
+		if (s->queue_len == 0) {
+			pthread_mutex_unlock(&s->queue_lock);
+			break;
+		}
+		struct store_cmd *cmd = s->queue[s->queue_head];
+		s->queue_head = (s->queue_head + 1) % PG_QUEUE_MAX;
+		s->queue_len--;
+		pthread_mutex_unlock(&s->queue_lock);
+
+		pg_execute(s, cmd);
+		if (s->listener && (cmd->outcome == OUTCOME_OK || cmd->outcome == OUTCOME_CREATED))
+			s->listener(s->listener_arg, cmd);
+		cmd->done(cmd);
+	}
+	return NULL;
+}
+
+static int pg_submit(void *state, struct store_cmd *cmd)
+{
+	struct pg_state *s = state;
+	int rc = STORE_OK;
+
+	pthread_mutex_lock(&s->queue_lock);
+	if (s->closing || s->queue_len == PG_QUEUE_MAX) {
+		rc = STORE_EBUSY;
+	} else {
+		s->queue[(s->queue_head + s->queue_len) % PG_QUEUE_MAX] = cmd;
+		s->queue_len++;
+		pthread_cond_signal(&s->queue_cond);
+	}
+	pthread_mutex_unlock(&s->queue_lock);
+	return rc;
+}
+
+/* ---- reads ---- */
+
+static int pg_active_shows(void *state, struct show_summary **out, size_t *n)
+{
+	json_t *res, *v;
+	size_t i;
+
+	*out = NULL;
+	*n = 0;
+	if (pg_call(state, PG_ACTIVE_SHOWS, 0, NULL, &res) != 0)
+		return STORE_ERR;
+	json_t *shows = json_object_get(res, "shows");
+	size_t count = json_array_size(shows);
+	struct show_summary *list = count ? calloc(count, sizeof(*list)) : NULL;
+	if (count && list == NULL) {
+		json_decref(res);
+		return STORE_ERR;
+	}
+	json_array_foreach(shows, i, v)
+	{
+		struct show_summary *x = &list[i];
+		x->show_id = pg_int(v, "showId");
+		x->movie_id = pg_int(v, "movieId");
+		x->screen_id = pg_int(v, "screenId");
+		pg_text(v, "movieName", x->movie_name, sizeof(x->movie_name));
+		pg_text(v, "screenName", x->screen_name, sizeof(x->screen_name));
+		x->duration_minutes = (int)pg_int(v, "durationMinutes");
+		x->show_time = pg_int(v, "showTime");
+		x->total_seats = (int)pg_int(v, "totalSeats");
+		x->available_seats = (int)pg_int(v, "availableSeats");
+	}
+	json_decref(res);
+	*out = list;
+	*n = count;
+	return STORE_OK;
+}
+
+static int pg_show_details(void *state, int64_t show_id, struct show_details *d, enum outcome *o)
+{
+	char id[24];
+	const char *params[] = {id};
+	json_t *res;
+
+	memset(d, 0, sizeof(*d));
+	snprintf(id, sizeof(id), "%lld", (long long)show_id);
+	if (pg_call(state, PG_SHOW_DETAILS, 1, params, &res) != 0)
+		return STORE_ERR;
+	*o = pg_outcome(res);
+	if (*o != OUTCOME_OK) {
+		json_decref(res);
+		return *o == OUTCOME_UNAVAILABLE ? STORE_ERR : STORE_OK;
+	}
+	json_t *sh = json_object_get(res, "show");
+	d->show_id = pg_int(sh, "showId");
+	pg_text(sh, "movieName", d->movie_name, sizeof(d->movie_name));
+	pg_text(sh, "screenName", d->screen_name, sizeof(d->screen_name));
+	pg_text(sh, "status", d->status, sizeof(d->status));
+	d->duration_minutes = (int)pg_int(sh, "durationMinutes");
+	d->show_time = pg_int(sh, "showTime");
+	d->rows = (int)pg_int(sh, "rows");
+	d->seats_per_row = (int)pg_int(sh, "seatsPerRow");
+	d->total_seats = (int)pg_int(sh, "totalSeats");
+	json_t *next = json_object_get(sh, "nextExpiry");
+	d->next_expiry = json_is_integer(next) ? (int64_t)json_integer_value(next) : INT64_MAX;
+	size_t total = (size_t)(d->total_seats > 0 ? d->total_seats : 1);
+	struct seat *all = malloc(sizeof(*all) * total * 3);
+	if (all == NULL) {
+		json_decref(res);
+		return STORE_ERR;
+	}
+	d->available = all;
+	d->held = all + total;
+	d->booked = all + 2 * total;
+	d->navailable = pg_seats(json_object_get(sh, "available"), d->available, (int)total);
+	d->nheld = pg_seats(json_object_get(sh, "held"), d->held, (int)total);
+	d->nbooked = pg_seats(json_object_get(sh, "booked"), d->booked, (int)total);
+	json_decref(res);
+	return STORE_OK;
+}
+
+static int pg_booking_details(void *state, const char *username, const char *reference,
+			      struct booking *out, enum outcome *o)
+{
+	const char *params[] = {username, reference};
+	json_t *res;
+	int rc = STORE_OK;
+
+	if (pg_call(state, PG_BOOKING_DETAILS, 2, params, &res) != 0)
+		return STORE_ERR;
+	*o = pg_outcome(res);
+	if (*o == OUTCOME_OK && pg_booking(json_object_get(res, "booking"), out) != 0)
+		rc = STORE_ERR;
+	if (*o == OUTCOME_UNAVAILABLE)
+		rc = STORE_ERR;
+	json_decref(res);
+	return rc;
+}
+
+static int pg_user_bookings(void *state, const char *username, struct booking **out, size_t *n)
+{
+	const char *params[] = {username};
+	json_t *res, *v;
+	size_t i;
+	int rc = STORE_OK;
+
+	*out = NULL;
+	*n = 0;
+	if (pg_call(state, PG_USER_BOOKINGS, 1, params, &res) != 0)
+		return STORE_ERR;
+	json_t *list = json_object_get(res, "bookings");
+	size_t count = json_array_size(list);
+	struct booking *b = count ? malloc(count * sizeof(*b)) : NULL;
+	if (count && b == NULL) {
+		json_decref(res);
+		return STORE_ERR;
+	}
+	json_array_foreach(list, i, v)
+	{
+		if (pg_booking(v, &b[i]) != 0)
+			rc = STORE_ERR;
+	}
+	json_decref(res);
+	if (rc != STORE_OK) {
+		free(b);
+		return rc;
+	}
+	*out = b;
+	*n = count;
+	return STORE_OK;
+}
+
+static int pg_next_expiry(void *state, int64_t *at)
+{
+	json_t *res;
+
+	*at = INT64_MAX;
+	if (pg_call(state, PG_NEXT_EXPIRY, 0, NULL, &res) != 0)
+		return STORE_ERR;
+	if (json_is_integer(res))
+		*at = (int64_t)json_integer_value(res);
+	json_decref(res);
+	return STORE_OK;
+}
+
+static int pg_ping(void *state)
+{
+	json_t *res;
+
+	if (pg_call(state, PG_PING, 0, NULL, &res) != 0)
+		return STORE_ERR;
+	json_decref(res);
+	return STORE_OK;
+}
+
+static void pg_set_listener(void *state, store_listener_fn fn, void *arg)
+{
+	struct pg_state *s = state;
+
+	s->listener = fn;
+	s->listener_arg = arg;
+}
+
+/* ---- changes from other nodes ---- */
+
+/* Tells the listener about a notification payload
+ * {"showId":N,"changes":[[row,number,"STATUS"],...]}; show 0 with no
+ * changes means "anything may have changed" (after a reconnect). */
+static void pg_notify_listener(struct pg_state *s, int64_t show_id, json_t *changes)
+{
+	struct store_cmd *cmd = calloc(1, sizeof(*cmd));
+	size_t i, n = json_array_size(changes);
+	json_t *v;
+
+	if (cmd == NULL)
+		return;
+	cmd->op = STORE_OP_NOTIFY;
+	cmd->outcome = OUTCOME_OK;
+	cmd->show_id = show_id;
+	cmd->changes = calloc(n ? n : 1, sizeof(*cmd->changes));
+	if (cmd->changes != NULL) {
+		json_array_foreach(changes, i, v)
+		{
+			cmd->changes[i].show_id = show_id;
+			cmd->changes[i].seat.row = (int)json_integer_value(json_array_get(v, 0));
+			cmd->changes[i].seat.number = (int)json_integer_value(json_array_get(v, 1));
+			cmd->changes[i].status = pg_seat_status(json_string_value(json_array_get(v, 2)));
+		}
+		cmd->nchanges = n;
+		if (s->listener)
+			s->listener(s->listener_arg, cmd);
+	}
+	store_cmd_clear(cmd);
+	free(cmd);
+}
+
+/* Our own commits reach the listener directly, in commit order; their
+ * notifications are skipped so that each change is heard once. */
+static int pg_pid_is_ours(struct pg_state *s, int pid)
+{
+	int ours = 0;
+
+	pthread_mutex_lock(&s->pool_lock);
+	for (int i = 0; i < s->created && !ours; i++)
+		ours = s->all[i]->backend_pid == pid;
+	pthread_mutex_unlock(&s->pool_lock);
+	return ours;
+}
+
+static void *pg_notify_main(void *arg)
+{
+	struct pg_state *s = arg;
+	PGconn *c = NULL;
+
+	while (!__atomic_load_n(&s->notify_stop, __ATOMIC_ACQUIRE)) {
+		if (c == NULL || PQstatus(c) != CONNECTION_OK) {
+			if (c != NULL)
+				PQfinish(c);
+			c = pg_connect(s->url);
+			PGresult *r = PQexec(c, "LISTEN boxoffice_seats");
+			int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+			PQclear(r);
+			if (!ok) {
+				poll(NULL, 0, PG_RECONNECT_MS);
+				continue;
+			}
+			/* Notifications may have been missed while away. */
+			pg_notify_listener(s, 0, NULL);
+		}
+		struct pollfd pfd = {PQsocket(c), POLLIN, 0};
+		if (poll(&pfd, 1, 250) < 0 && errno != EINTR)
+			continue;
+		if (!PQconsumeInput(c))
+			continue; /* broken: reconnect above */
+		PGnotify *nt;
+		while ((nt = PQnotifies(c)) != NULL) {
+			json_error_t err;
+			json_t *p = pg_pid_is_ours(s, nt->be_pid) ? NULL : json_loads(nt->extra, 0, &err);
+			if (p != NULL)
+				pg_notify_listener(s, pg_int(p, "showId"), json_object_get(p, "changes"));
+			json_decref(p);
+			PQfreemem(nt);
+		}
+	}
+	if (c != NULL)
+		PQfinish(c);
+	return NULL;
+}
+
+/* ---- schema ---- */
+
+static int pg_exec_ok(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(r);
+	int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+
+	if (!ok)
+		fprintf(stderr, "boxoffice: pg: %s", PQerrorMessage(c));
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
+/* Applies missing migrations, each in its own transaction, under an
+ * advisory lock so that nodes starting together do not race. */
+static int pg_migrate(PGconn *c)
+{
+	char sql[160];
+	int rc = -1;
+
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_lock(%d)", PG_MIGRATION_LOCK);
+	if (pg_exec_ok(c, sql) != 0)
+		return -1;
+	if (pg_exec_ok(c, "SET client_min_messages = warning") != 0 ||
+	    pg_exec_ok(c, "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, "
+			  "applied_at timestamptz NOT NULL DEFAULT now())") != 0)
+		goto unlock;
+	for (const struct embedded_sql *m = embedded_sql_postgres; m->name != NULL; m++) {
+		char q[96];
+		snprintf(q, sizeof(q), "SELECT 1 FROM schema_migrations WHERE version = %d", m->version);
+		PGresult *r = PQexec(c, q);
+		int have = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : -1;
+		PQclear(r);
+		if (have < 0)
+			goto unlock;
+		if (have > 0)
+			continue;
+		snprintf(q, sizeof(q), "INSERT INTO schema_migrations (version) VALUES (%d)", m->version);
+		if (pg_exec_ok(c, "BEGIN") != 0)
+			goto unlock;
+		if (pg_exec_ok(c, m->text) != 0 || pg_exec_ok(c, q) != 0 ||
+		    pg_exec_ok(c, "COMMIT") != 0) {
+			fprintf(stderr, "boxoffice: pg: migration %s failed\n", m->name);
+			pg_exec_ok(c, "ROLLBACK");
+			goto unlock;
+		}
+	}
+	rc = 0;
+unlock:
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%d)", PG_MIGRATION_LOCK);
+	pg_exec_ok(c, sql);
+	return rc;
+}
+
+/* ---- lifecycle ---- */
+
+static void pg_drain(void *state)
+{
+	struct pg_state *s = state;
+
+	pthread_mutex_lock(&s->queue_lock);
+	s->closing = 1;
+	pthread_cond_broadcast(&s->queue_cond);
+	pthread_mutex_unlock(&s->queue_lock);
+	for (int i = 0; i < s->nworkers; i++)
+		pthread_join(s->workers[i], NULL);
+	s->nworkers = 0;
+	if (s->notify_started) {
+		__atomic_store_n(&s->notify_stop, 1, __ATOMIC_RELEASE);
+		pthread_join(s->notify_thread, NULL);
+		s->notify_started = 0;
+	}
+}
+
+static void pg_close(void *state)
+{
+	struct pg_state *s = state;
+
+	if (s == NULL)
+		return;
+	pg_drain(s);
+	for (int i = 0; i < s->created; i++) {
+		if (s->all[i]->conn)
+			PQfinish(s->all[i]->conn);
+		free(s->all[i]);
+	}
+	free(s->all);
+	free(s->workers);
+	free(s->url);
+	pthread_mutex_destroy(&s->pool_lock);
+	pthread_cond_destroy(&s->pool_cond);
+	pthread_mutex_destroy(&s->queue_lock);
+	pthread_cond_destroy(&s->queue_cond);
+	free(s);
+}
+
+static int pg_open(const struct store_config *cfg, void **state)
+{
+	struct pg_state *s = calloc(1, sizeof(*s));
+	int pool = cfg->pool_size > 0 ? cfg->pool_size : 8;
+
+	if (s == NULL)
+		return STORE_ERR;
+	s->cfg = *cfg;
+	pthread_mutex_init(&s->pool_lock, NULL);
+	pthread_cond_init(&s->pool_cond, NULL);
+	pthread_mutex_init(&s->queue_lock, NULL);
+	pthread_cond_init(&s->queue_cond, NULL);
+	s->url = strdup(cfg->url);
+	/* Writers use at most pool-1 connections so reads always find one. */
+	s->max_conns = pool + 1;
+	s->all = calloc((size_t)s->max_conns, sizeof(*s->all));
+	s->workers = calloc((size_t)pool, sizeof(*s->workers));
+	if (s->url == NULL || s->all == NULL || s->workers == NULL)
+		goto fail;
+
+	PGconn *c = pg_connect(s->url);
+	if (PQstatus(c) != CONNECTION_OK) {
+		fprintf(stderr, "boxoffice: pg: cannot connect: %s", PQerrorMessage(c));
+		PQfinish(c);
+		goto fail;
+	}
+	int migrated = pg_migrate(c);
+	PQfinish(c);
+	if (migrated != 0)
+		goto fail;
+	for (int i = 0; i < pool; i++) {
+		if (pthread_create(&s->workers[i], NULL, pg_worker_main, s) != 0)
+			goto fail;
+		s->nworkers++;
+	}
+	if (pthread_create(&s->notify_thread, NULL, pg_notify_main, s) != 0)
+		goto fail;
+	s->notify_started = 1;
+	*state = s;
+	return STORE_OK;
+fail:
+	pg_close(s);
+	return STORE_ERR;
+}
+
+const struct store_ops store_pg_ops = {
+	.name = "postgres",
+	.open = pg_open,
+	.drain = pg_drain,
+	.close = pg_close,
+	.submit = pg_submit,
+	.active_shows = pg_active_shows,
+	.show_details = pg_show_details,
+	.booking_details = pg_booking_details,
+	.user_bookings = pg_user_bookings,
+	.next_expiry = pg_next_expiry,
+	.ping = pg_ping,
+	.set_listener = pg_set_listener,
+};
