@@ -319,6 +319,79 @@ void api_booking_json(struct jbuf *b, const struct booking *bk)
 	jbuf_lit(b, "}");
 }
 
+/* ---- metrics ---- */
+
+static const char *const api_op_names[API_OPS] = {
+	[STORE_OP_HOLD] = "hold",
+	[STORE_OP_HOLD_BEST] = "hold_best",
+	[STORE_OP_CONFIRM] = "confirm",
+	[STORE_OP_RELEASE] = "release",
+	[STORE_OP_CANCEL] = "cancel",
+	[STORE_OP_EXPIRE_DUE] = "expire_due",
+	[STORE_OP_CREATE_SCREEN] = "create_screen",
+	[STORE_OP_CREATE_MOVIE] = "create_movie",
+	[STORE_OP_CREATE_SHOW] = "create_show",
+	[STORE_OP_CANCEL_SHOW] = "cancel_show",
+	[STORE_OP_NOTIFY] = "notify",
+};
+
+void api_count_write(struct api *api, const struct store_cmd *cmd)
+{
+	if ((unsigned)cmd->op < API_OPS && (unsigned)cmd->outcome < OUTCOME_COUNT)
+		atomic_fetch_add_explicit(&api->metrics.writes[cmd->op][cmd->outcome], 1,
+					  memory_order_relaxed);
+}
+
+static void api_metric(struct jbuf *b, const char *name, const char *help, long long v)
+{
+	jbuf_lit(b, "# HELP ");
+	jbuf_lit(b, name);
+	jbuf_lit(b, " ");
+	jbuf_lit(b, help);
+	jbuf_lit(b, "\n# TYPE ");
+	jbuf_lit(b, name);
+	jbuf_lit(b, " counter\n");
+	jbuf_lit(b, name);
+	jbuf_lit(b, " ");
+	jbuf_int(b, v);
+	jbuf_lit(b, "\n");
+}
+
+static void api_metrics(struct api *api, struct http_request *req, const char *seg)
+{
+	struct api_metrics *m = &api->metrics;
+	struct jbuf b;
+	size_t len;
+	(void)seg;
+
+	jbuf_init(&b, 4096);
+	jbuf_lit(&b, "# HELP boxoffice_writes_total Write requests answered, by operation and "
+		     "outcome.\n# TYPE boxoffice_writes_total counter\n");
+	for (int op = 0; op < API_OPS; op++) {
+		for (int o = 0; o < OUTCOME_COUNT; o++) {
+			long long v = atomic_load_explicit(&m->writes[op][o], memory_order_relaxed);
+			if (v == 0)
+				continue;
+			jbuf_lit(&b, "boxoffice_writes_total{op=\"");
+			jbuf_lit(&b, api_op_names[op]);
+			jbuf_lit(&b, "\",outcome=\"");
+			jbuf_lit(&b, outcome_name((enum outcome)o));
+			jbuf_lit(&b, "\"} ");
+			jbuf_int(&b, v);
+			jbuf_lit(&b, "\n");
+		}
+	}
+	api_metric(&b, "boxoffice_holds_expired_total",
+		   "Expired holds given back by this node's sweeper.", atomic_load(&m->holds_expired));
+	api_metric(&b, "boxoffice_seatmap_cache_hits_total", "Seat maps served from the cache.",
+		   atomic_load(&m->seatmap_hits));
+	api_metric(&b, "boxoffice_seatmap_cache_misses_total", "Seat maps built from storage.",
+		   atomic_load(&m->seatmap_misses));
+	char *body = jbuf_take(&b, &len);
+	if (body != NULL)
+		http_respond(req, 200, "text/plain; version=0.0.4", body, len, NULL, NULL);
+}
+
 /* ---- health ---- */
 
 static void api_healthz(struct api *api, struct http_request *req, const char *seg)
@@ -361,6 +434,7 @@ struct api_route {
 static const struct api_route api_routes[] = {
 	{"GET", "/healthz", api_healthz},
 	{"GET", "/readyz", api_readyz},
+	{"GET", "/metrics", api_metrics},
 	{"GET", "/api/shows/active", api_shows_active},
 	{"GET", "/api/shows/{id}", api_shows_get},
 	{"POST", "/api/bookings/hold", api_bookings_hold},
@@ -470,6 +544,8 @@ void api_on_commit(struct api *api, const struct store_cmd *cmd)
 {
 	int64_t last = 0;
 
+	if (cmd->op == STORE_OP_EXPIRE_DUE)
+		atomic_fetch_add(&api->metrics.holds_expired, cmd->expired);
 	for (size_t i = 0; i < cmd->nchanges; i++) {
 		if (cmd->changes[i].show_id != last) {
 			last = cmd->changes[i].show_id;

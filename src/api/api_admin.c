@@ -46,6 +46,7 @@ static void admin_render(struct api_pending *p)
 	struct store_cmd *cmd = &p->cmd;
 	struct jbuf b;
 
+	api_count_write(p->api, cmd);
 	if (cmd->outcome == OUTCOME_INVALID_REQUEST) {
 		api_bad_request(p->req, "'showTime' must be in the future and on or before the "
 					"movie's lastShowDate");

@@ -14,6 +14,7 @@ static void bookings_render(struct api_pending *p)
 	struct store_cmd *cmd = &p->cmd;
 	struct jbuf b;
 
+	api_count_write(p->api, cmd);
 	if (cmd->outcome != OUTCOME_OK) {
 		api_outcome_error(p->req, cmd->outcome, cmd->bad, cmd->nbad);
 		return;

@@ -4,16 +4,26 @@
 
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "api/api.h"
 #include "api/jbuf.h"
 
 struct seatmap_cache;
 
+enum { API_OPS = STORE_OP_NOTIFY + 1 };
+
+struct api_metrics {
+	atomic_llong writes[API_OPS][OUTCOME_COUNT]; /* answered writes */
+	atomic_llong holds_expired;                  /* by this node's sweeper */
+	atomic_llong seatmap_hits, seatmap_misses;
+};
+
 struct api {
 	struct api_config cfg;
 	struct store *store;
 	struct seatmap_cache *seatmaps;
+	struct api_metrics metrics;
 };
 
 /* A write waiting for the store; freed when its request ends. */
@@ -54,6 +64,8 @@ struct api_pending *api_pending_new(struct api *api, struct http_request *req,
 void api_submit(struct api_pending *p);
 
 void api_booking_json(struct jbuf *b, const struct booking *bk);
+/* Counts an answered write (for /metrics). */
+void api_count_write(struct api *api, const struct store_cmd *cmd);
 
 /* Resource handlers; seg is the {id} path segment or NULL. */
 void api_shows_active(struct api *api, struct http_request *req, const char *seg);

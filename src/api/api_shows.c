@@ -145,6 +145,7 @@ void api_shows_get(struct api *api, struct http_request *req, const char *seg)
 		http_body_ref(e->body);
 		http_respond_shared(req, 200, api_json_type, e->body);
 		pthread_mutex_unlock(&c->lock);
+		atomic_fetch_add_explicit(&api->metrics.seatmap_hits, 1, memory_order_relaxed);
 		return;
 	}
 	int had_entry = e != NULL;
@@ -153,6 +154,7 @@ void api_shows_get(struct api *api, struct http_request *req, const char *seg)
 	epoch = c->epoch;
 	pthread_mutex_unlock(&c->lock);
 
+	atomic_fetch_add_explicit(&api->metrics.seatmap_misses, 1, memory_order_relaxed);
 	if (store_show_details(api->store, show_id, &d, &o) != 0) {
 		api_outcome_error(req, OUTCOME_UNAVAILABLE, NULL, 0);
 		return;

@@ -1,0 +1,575 @@
+"""harness.py - black-box HTTP test harness for boxoffice (standard library only).
+
+Starts real servers (one temporary directory and SQLite database each), talks
+to them over keep-alive HTTP/1.1, offers admin helpers that give every test
+its own screen, movie and show, and runs a table of tests that prints
+`ok - name` / `FAIL - name: reason` and a final `N passed, M failed` line.
+
+Environment:
+  BOXOFFICE_BIN            server binary (default /work/main/build/boxoffice)
+  BOXOFFICE_START_TIMEOUT  seconds to wait for GET /healthz (default 10)
+"""
+
+import atexit
+import calendar
+import datetime
+import http.client
+import itertools
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import traceback
+
+BIN = os.environ.get("BOXOFFICE_BIN", "/work/main/build/boxoffice")
+START_TIMEOUT = float(os.environ.get("BOXOFFICE_START_TIMEOUT", "10"))
+STOP_TIMEOUT = 5.0
+REQUEST_TIMEOUT = 30.0
+ADMIN_TOKEN = "test-admin-" + secrets.token_hex(8)
+
+TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+REF_RE = re.compile(r"^BX-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{8}$")
+SANITIZER_MARKS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer",
+                   b"runtime error:", b"WARNING: ThreadSanitizer")
+
+_live_servers = set()
+
+
+def _stop_all_servers():
+    for srv in list(_live_servers):
+        srv.stop()
+
+
+atexit.register(_stop_all_servers)
+
+
+def _exit_on_sigterm(signum, frame):
+    sys.exit(128 + signum)  # runs atexit: servers stopped, directories removed
+
+
+if threading.current_thread() is threading.main_thread():
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+# --------------------------------------------------------------------------
+# assertions
+
+class TestFailure(AssertionError):
+    pass
+
+
+def check(cond, msg):
+    if not cond:
+        raise TestFailure(msg)
+
+
+def eq(actual, expected, what):
+    if actual != expected:
+        raise TestFailure("%s: expected %r, got %r" % (what, expected, actual))
+
+
+def short(data, limit=300):
+    if isinstance(data, (bytes, bytearray)):
+        data = data.decode("utf-8", "replace")
+    elif not isinstance(data, str):
+        data = json.dumps(data, sort_keys=True)
+    return data if len(data) <= limit else data[:limit] + "...(%d chars)" % len(data)
+
+
+# --------------------------------------------------------------------------
+# times and seat labels
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def fmt_time(ms):
+    """RFC 3339 UTC with milliseconds, as the server writes it."""
+    secs, msec = divmod(int(ms), 1000)
+    t = time.gmtime(secs)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ" % (
+        t.tm_year, t.tm_mon, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, msec)
+
+
+def parse_time(s, what="time"):
+    """Parses the server's time format (checked strictly) to ms since the epoch."""
+    check(isinstance(s, str) and TIME_RE.match(s),
+          "%s %r is not RFC 3339 UTC with milliseconds and Z" % (what, s))
+    dt = datetime.datetime.strptime(s[:19], "%Y-%m-%dT%H:%M:%S")
+    return calendar.timegm(dt.timetuple()) * 1000 + int(s[20:23])
+
+
+def row_label(index):
+    """0 -> A, 25 -> Z, 26 -> AA, 701 -> ZZ."""
+    if index < 26:
+        return chr(65 + index)
+    return chr(65 + index // 26 - 1) + chr(65 + index % 26)
+
+
+def seat_label(row_index, number):
+    return "%s%d" % (row_label(row_index), number)
+
+
+def seat_key(label):
+    m = re.match(r"^([A-Za-z]+)(\d+)$", label)
+    letters = m.group(1).upper()
+    if len(letters) == 1:
+        row = ord(letters) - 65
+    else:
+        row = (ord(letters[0]) - 64) * 26 + ord(letters[1]) - 65
+    return (row, int(m.group(2)))
+
+
+def natural(labels):
+    return sorted((l.upper() for l in labels), key=seat_key)
+
+
+def all_seats(rows, per_row):
+    return [seat_label(r, n) for r in range(rows) for n in range(1, per_row + 1)]
+
+
+# --------------------------------------------------------------------------
+# HTTP client
+
+class Client:
+    """A keep-alive HTTP/1.1 client for one server.
+
+    request() returns (status, headers with lower-case names, parsed JSON or
+    None, raw bytes). With strict=True (the default) every answer must carry
+    Content-Type application/json and a body that parses as JSON, since the
+    contract promises that for every endpoint these tests touch.
+    """
+
+    def __init__(self, port, host="127.0.0.1", timeout=REQUEST_TIMEOUT, strict=True):
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.strict = strict
+        self.conn = None
+        self.connects = 0
+        self.last = None
+
+    def close(self):
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def _connect(self):
+        self.conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        self.conn.connect()
+        self.connects += 1
+
+    def request(self, method, path, body=None, headers=None, raw=None):
+        hdrs = {}
+        data = None
+        if raw is not None:
+            data = raw.encode("utf-8") if isinstance(raw, str) else raw
+        elif body is not None:
+            data = json.dumps(body).encode("utf-8")
+            hdrs["Content-Type"] = "application/json"
+        for k, v in (headers or {}).items():
+            for existing in [h for h in hdrs if h.lower() == k.lower()]:
+                del hdrs[existing]
+            if v is not None:
+                hdrs[k] = v
+        for attempt in (0, 1):
+            fresh = self.conn is None
+            if fresh:
+                self._connect()
+            try:
+                self.conn.request(method, path, body=data, headers=hdrs)
+            except (BrokenPipeError, ConnectionResetError):
+                # The server may answer (413) and close before reading the
+                # whole body: still try to read its answer below.
+                pass
+            try:
+                resp = self.conn.getresponse()
+                payload = resp.read()
+            except (http.client.RemoteDisconnected, http.client.BadStatusLine,
+                    ConnectionResetError, BrokenPipeError):
+                self.close()
+                if not fresh and attempt == 0:
+                    continue  # a stale keep-alive connection: reconnect once
+                raise
+            headers_out = {}
+            for name, value in resp.getheaders():
+                name = name.lower()
+                headers_out[name] = headers_out[name] + ", " + value if name in headers_out else value
+            if resp.will_close:
+                self.close()
+            parsed = None
+            if payload:
+                try:
+                    parsed = json.loads(payload.decode("utf-8"))
+                except (ValueError, UnicodeDecodeError):
+                    parsed = None
+            self.last = (method, path, resp.status, payload)
+            if self.strict:
+                ctype = headers_out.get("content-type", "")
+                check(ctype.split(";")[0].strip().lower() == "application/json",
+                      "%s %s -> %d: Content-Type %r, expected application/json (body %s)"
+                      % (method, path, resp.status, ctype, short(payload)))
+                check(parsed is not None or payload.strip() == b"null",
+                      "%s %s -> %d: body is not JSON: %s" % (method, path, resp.status, short(payload)))
+            return (resp.status, headers_out, parsed, payload)
+        raise AssertionError("unreachable")
+
+    # shorthands
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.request("POST", path, body=body, **kw)
+
+    def admin(self, path, body, token=None):
+        tok = ADMIN_TOKEN if token is None else token
+        return self.request("POST", path, body=body, headers={"Authorization": "Bearer " + tok})
+
+
+def expect(resp, status, what):
+    """Asserts the status of a (status, headers, json, raw) answer; returns its JSON."""
+    check(resp[0] == status, "%s: expected HTTP %d, got %d: %s" % (what, status, resp[0], short(resp[3])))
+    return resp[2]
+
+
+def expect_error(resp, status, code, what, seats=None):
+    """Asserts an error answer: status, JSON error body, code (or one of a tuple of codes),
+    a non-empty message, and when seats is given the exact "seats" list."""
+    st, _, body, raw = resp
+    codes = code if isinstance(code, tuple) else (code,)
+    check(st == status, "%s: expected HTTP %d %s, got %d: %s" % (what, status, "/".join(codes), st, short(raw)))
+    check(isinstance(body, dict) and isinstance(body.get("error"), dict),
+          "%s: error body is not {\"error\":{...}}: %s" % (what, short(raw)))
+    err = body["error"]
+    check(err.get("code") in codes, "%s: expected error code %s, got %r (%s)"
+          % (what, "/".join(codes), err.get("code"), short(raw)))
+    check(isinstance(err.get("message"), str) and err["message"].strip() != "",
+          "%s: error message missing or empty: %s" % (what, short(raw)))
+    if seats is not None:
+        eq(err.get("seats"), seats, "%s: error seats" % what)
+    return err
+
+
+def expect_error_one_of(resp, choices, what):
+    """Like expect_error where the contract allows more than one answer:
+    choices is a list of (status, code) pairs."""
+    for status, code in choices:
+        if resp[0] == status and isinstance(resp[2], dict) and \
+                isinstance(resp[2].get("error"), dict) and resp[2]["error"].get("code") == code:
+            return expect_error(resp, status, code, what)
+    raise TestFailure("%s: expected one of %s, got %d: %s"
+                      % (what, ", ".join("%d %s" % c for c in choices), resp[0], short(resp[3])))
+
+
+# --------------------------------------------------------------------------
+# servers
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerStartError(Exception):
+    pass
+
+
+class Server:
+    """One boxoffice process with its own temporary directory and database.
+
+    Use as a context manager or call start()/stop(); anything still running
+    at interpreter exit is stopped and its directory removed (atexit)."""
+
+    def __init__(self, args=(), admin_token=ADMIN_TOKEN, name="server"):
+        self.args = list(args)
+        self.admin_token = admin_token
+        self.name = name
+        self.proc = None
+        self.tmp = None
+        self.port = None
+        self.log_file = None
+        self.log_path = None
+        self.exit_code = None
+        self.sanitizer_report = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    @property
+    def db_path(self):
+        return os.path.join(self.tmp, "boxoffice.db")
+
+    def command(self):
+        cmd = [BIN, "serve", "--db", "sqlite:" + self.db_path,
+               "--listen", "127.0.0.1:%d" % self.port, "--log-level", "warn"]
+        if self.admin_token is not None:
+            cmd += ["--admin-token", self.admin_token]
+        return cmd + self.args
+
+    def start(self):
+        if not os.access(BIN, os.X_OK):
+            raise ServerStartError("server binary %s not found or not executable" % BIN)
+        last_error = None
+        for _ in range(3):  # a port grabbed by someone else between probe and bind
+            self.tmp = tempfile.mkdtemp(prefix="boxoffice-http-")
+            self.port = free_port()
+            self.log_path = os.path.join(self.tmp, "server.log")
+            self.log_file = open(self.log_path, "wb")
+            _live_servers.add(self)
+            try:
+                self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                             stdout=self.log_file, stderr=subprocess.STDOUT,
+                                             cwd=self.tmp, start_new_session=True)
+            except OSError as e:
+                self.stop()
+                raise ServerStartError("cannot run %s: %s" % (BIN, e))
+            err = self._wait_ready()
+            if err is None:
+                return self
+            last_error = "%s\n--- server log tail (%s) ---\n%s" % (err, " ".join(self.command()), self.log_tail())
+            exited = self.proc.poll() is not None
+            self.stop()
+            if not exited:
+                break
+        raise ServerStartError("%s failed to start: %s" % (self.name, last_error))
+
+    def _wait_ready(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            code = self.proc.poll()
+            if code is not None:
+                return "server exited with code %d before answering /healthz" % code
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
+            try:
+                conn.request("GET", "/healthz")
+                resp = conn.getresponse()
+                resp.read()
+                if resp.status == 200:
+                    return None
+            except (OSError, http.client.HTTPException):
+                pass
+            finally:
+                conn.close()
+            time.sleep(0.05)
+        return "GET /healthz did not answer 200 within %.0f s" % START_TIMEOUT
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_tail(self, lines=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read()
+        except (OSError, TypeError):
+            return "(no log)"
+        return b"\n".join(data.splitlines()[-lines:]).decode("utf-8", "replace")
+
+    def _scan_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                data = f.read()
+        except (OSError, TypeError):
+            return None
+        for mark in SANITIZER_MARKS:
+            i = data.find(mark)
+            if i >= 0:
+                return data[max(0, i - 200):i + 3000].decode("utf-8", "replace")
+        return None
+
+    def stop(self):
+        """SIGTERM, SIGKILL after 5 s, then remove the directory. Records the exit
+        code (None when it had to be killed) and any sanitizer report."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    self.proc.send_signal(signal.SIGTERM)
+                    self.exit_code = self.proc.wait(timeout=STOP_TIMEOUT)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait()
+                    self.exit_code = None
+            else:
+                self.exit_code = self.proc.returncode
+            self.proc = None
+        if self.log_file is not None:
+            self.log_file.close()
+            self.log_file = None
+            if self.sanitizer_report is None:
+                self.sanitizer_report = self._scan_log()
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
+        _live_servers.discard(self)
+
+    def client(self, **kw):
+        return Client(self.port, **kw)
+
+
+# --------------------------------------------------------------------------
+# admin helpers: every test owns its screens, movies, shows and users
+
+_counter = itertools.count(1)
+_RUN_ID = "%d%s" % (os.getpid(), secrets.token_hex(2))
+
+
+def unique(prefix):
+    return "%s-%s-%d" % (prefix, _RUN_ID, next(_counter))
+
+
+def unique_user(prefix="u"):
+    return unique(prefix)
+
+
+def create_screen(c, rows, seats_per_row, name=None):
+    name = name or unique("screen")
+    body = expect(c.admin("/api/admin/screens", {"name": name, "rows": rows, "seatsPerRow": seats_per_row}),
+                  201, "create screen %s %dx%d" % (name, rows, seats_per_row))
+    check(isinstance(body, dict) and isinstance(body.get("screenId"), int), "screen body: %s" % short(body))
+    return body
+
+
+def create_movie(c, duration=120, last_show_date="2099-12-31", name=None):
+    name = name or unique("movie")
+    body = expect(c.admin("/api/admin/movies", {"name": name, "durationMinutes": duration,
+                                                "lastShowDate": last_show_date}),
+                  201, "create movie %s" % name)
+    check(isinstance(body, dict) and isinstance(body.get("movieId"), int), "movie body: %s" % short(body))
+    return body
+
+
+def create_show(c, movie_id, screen_id, show_time_ms):
+    body = expect(c.admin("/api/admin/shows", {"movieId": movie_id, "screenId": screen_id,
+                                               "showTime": fmt_time(show_time_ms)}),
+                  201, "create show movie %d screen %d at %s" % (movie_id, screen_id, fmt_time(show_time_ms)))
+    check(isinstance(body, dict) and isinstance(body.get("showId"), int), "show body: %s" % short(body))
+    return body
+
+
+def default_show_time():
+    """A whole second about ten days ahead, so it stays in the future."""
+    return (now_ms() // 1000 + 10 * 86400 + next(_counter) * 60) * 1000
+
+
+def new_show(c, rows=5, seats_per_row=10, show_time_ms=None, duration=120):
+    """Creates a fresh screen, movie and show; returns a dict describing them."""
+    screen = create_screen(c, rows, seats_per_row)
+    movie = create_movie(c, duration)
+    when = default_show_time() if show_time_ms is None else show_time_ms
+    show = create_show(c, movie["movieId"], screen["screenId"], when)
+    return {"showId": show["showId"], "screenId": screen["screenId"], "movieId": movie["movieId"],
+            "screenName": screen["name"], "movieName": movie["name"], "durationMinutes": duration,
+            "showTime": when, "rows": rows, "seatsPerRow": seats_per_row,
+            "totalSeats": rows * seats_per_row, "show": show}
+
+
+# --------------------------------------------------------------------------
+# runner
+
+class Env:
+    """Servers shared by tests, one per option set, started on first use.
+    A server found dead is reported and replaced by a fresh one."""
+
+    def __init__(self, specs):
+        self.specs = specs  # name -> dict(args=[...], admin_token=...)
+        self.servers = {}
+        self.failed_start = {}
+        self.problems = []
+        self.stopped = []
+
+    def server(self, name):
+        srv = self.servers.get(name)
+        if srv is not None and not srv.alive():
+            code = srv.proc.returncode if srv.proc is not None else None
+            self.problems.append("server %s died during the tests (exit code %s); log tail:\n%s"
+                                 % (name, code, srv.log_tail()))
+            srv.stop()
+            self.stopped.append(srv)
+            del self.servers[name]
+            srv = None
+        if srv is None:
+            if name in self.failed_start:
+                raise self.failed_start[name]
+            spec = self.specs[name]
+            srv = Server(args=spec.get("args", ()), admin_token=spec.get("admin_token", ADMIN_TOKEN), name=name)
+            try:
+                srv.start()
+            except ServerStartError as e:
+                self.failed_start[name] = e
+                raise
+            self.servers[name] = srv
+        return srv
+
+    def client(self, name, **kw):
+        return self.server(name).client(**kw)
+
+    def close(self):
+        """Stops every server; returns (name, problem or None) per server."""
+        results = []
+        for name, srv in list(self.servers.items()):
+            srv.stop()
+            self.stopped.append(srv)
+        self.servers.clear()
+        for srv in self.stopped:
+            problem = None
+            if srv.sanitizer_report:
+                problem = "sanitizer report in the log:\n" + srv.sanitizer_report
+            elif srv.exit_code is None:
+                problem = "did not exit within %.0f s of SIGTERM (killed)" % STOP_TIMEOUT
+            elif srv.exit_code != 0:
+                problem = "exit code %d after SIGTERM; log tail:\n%s" % (srv.exit_code, srv.log_tail())
+            results.append((srv.name, problem))
+        return results
+
+
+def run(tests, specs, title=None):
+    """Runs a table of (name, fn(env)) tests; prints one line per test and
+    `N passed, M failed` last; exits 1 when anything failed."""
+    passed = failed = 0
+    env = Env(specs)
+    if title:
+        print("# %s (server %s)" % (title, BIN))
+    try:
+        for name, fn in tests:
+            try:
+                fn(env)
+            except ServerStartError as e:
+                failed += 1
+                print("FAIL - %s: %s" % (name, e))
+            except AssertionError as e:
+                failed += 1
+                print("FAIL - %s: %s" % (name, e))
+            except Exception as e:  # a crash of the test or the connection
+                failed += 1
+                tb = traceback.format_exc().strip().splitlines()
+                print("FAIL - %s: %s: %s\n    %s" % (name, type(e).__name__, e, "\n    ".join(tb[-6:])))
+            else:
+                passed += 1
+                print("ok - %s" % name)
+            sys.stdout.flush()
+    finally:
+        for p in env.problems:
+            failed += 1
+            print("FAIL - %s" % p)
+        for srv_name, problem in env.close():
+            if problem is None:
+                passed += 1
+                print("ok - server %s stopped cleanly" % srv_name)
+            else:
+                failed += 1
+                print("FAIL - server %s stopped cleanly: %s" % (srv_name, problem))
+    print("%d passed, %d failed" % (passed, failed))
+    sys.stdout.flush()
+    sys.exit(1 if failed else 0)
