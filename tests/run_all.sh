@@ -8,7 +8,12 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 LOGDIR=$(mktemp -d /tmp/boxoffice-tests.XXXXXX)
-trap 'rm -rf "$LOGDIR"' EXIT
+PGDIR=$(mktemp -d /tmp/boxoffice-pg.XXXXXX)
+cleanup() {
+	tests/pg/pg_cluster.sh stop "$PGDIR" >/dev/null 2>&1 || true
+	rm -rf "$LOGDIR" "$PGDIR"
+}
+trap cleanup EXIT
 
 total_pass=0
 total_fail=0
@@ -60,17 +65,41 @@ run_suite() {
 	echo "--- $name: $p passed, $f failed"
 }
 
-run_build() {
-	local tag=$1 dir=$2
+# The suites that run against one backend: db is "sqlite" or a PostgreSQL URL.
+run_backend() {
+	local tag=$1 dir=$2 db=$3 name=sqlite
 	export BOXOFFICE_BIN="$ROOT/$dir/boxoffice"
-	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "unit-$tag" tap "$dir/tests/unit_tests"
-	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "contract-sqlite-$tag" tap "$dir/tests/contract_tests"
-	run_suite "http-$tag" summary /usr/bin/python3 tests/http/test_api.py
-	run_suite "contention-$tag" summary /usr/bin/python3 tests/http/test_contention.py
+	if [ "$db" = sqlite ]; then
+		unset BOXOFFICE_TEST_DB
+	else
+		export BOXOFFICE_TEST_DB=$db
+		name=pg
+	fi
+	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "contract-$name-$tag" tap "$dir/tests/contract_tests"
+	run_suite "http-$name-$tag" summary /usr/bin/python3 tests/http/test_api.py
+	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
+	unset BOXOFFICE_TEST_DB
 }
 
-run_build release build
-run_build asan build-asan
+echo "=== starting a throwaway PostgreSQL cluster"
+if ! PGURL=$(tests/pg/pg_cluster.sh start "$PGDIR"); then
+	echo "cannot start PostgreSQL: every PostgreSQL suite counts as failed"
+	PGURL=
+fi
+
+for build in release:build asan:build-asan; do
+	tag=${build%%:*}
+	dir=${build#*:}
+	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "unit-$tag" tap "$dir/tests/unit_tests"
+	run_backend "$tag" "$dir" sqlite
+	if [ -n "$PGURL" ]; then
+		run_backend "$tag" "$dir" "$PGURL"
+	else
+		total_fail=$((total_fail + 1))
+		failed_suites+=("postgres-$tag")
+	fi
+done
+run_suite "pg-functions" summary tests/pg/run_tests.sh
 
 if [ ${#failed_suites[@]} -gt 0 ]; then
 	echo "failed suites: ${failed_suites[*]}"

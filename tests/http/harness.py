@@ -29,7 +29,12 @@ import threading
 import time
 import traceback
 
-BIN = os.environ.get("BOXOFFICE_BIN", "/work/main/build/boxoffice")
+BIN = os.environ.get("BOXOFFICE_BIN", os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "boxoffice"))
+# A PostgreSQL URL runs every server on that shared database instead of a
+# private SQLite file; the tests make their own shows and users either way.
+TEST_DB = os.environ.get("BOXOFFICE_TEST_DB", "")
+ON_POSTGRES = TEST_DB.startswith("postgres")
 START_TIMEOUT = float(os.environ.get("BOXOFFICE_START_TIMEOUT", "10"))
 STOP_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 30.0
@@ -313,7 +318,8 @@ class Server:
         return os.path.join(self.tmp, "boxoffice.db")
 
     def command(self):
-        cmd = [BIN, "serve", "--db", "sqlite:" + self.db_path,
+        db = TEST_DB if ON_POSTGRES else "sqlite:" + self.db_path
+        cmd = [BIN, "serve", "--db", db,
                "--listen", "127.0.0.1:%d" % self.port, "--log-level", "warn"]
         if self.admin_token is not None:
             cmd += ["--admin-token", self.admin_token]
