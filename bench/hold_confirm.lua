@@ -1,8 +1,9 @@
 -- wrk script: durable holds, each followed by its confirm, all on distinct
 -- seats and distinct users. A hold's answer queues its confirm, so every
 -- confirm follows a hold that has committed. Seat space: `nshows` shows
--- from `first_show`, 100 rows x 999 seats each; wrk threads interleave.
--- args: first_show nshows
+-- from `first_show`, 100 rows x 999 seats each; wrk threads and nodes
+-- (one wrk per node) interleave.
+-- args: first_show nshows [node nodes]
 local threads = {}
 
 function setup(thread)
@@ -21,6 +22,8 @@ end
 function init(args)
 	first_show = tonumber(args[1])
 	nshows = tonumber(args[2])
+	node = tonumber(args[3] or "0")
+	nodes = tonumber(args[4] or "1")
 	nthreads = 2
 	n = 0
 	holds, confirms, errors, exhausted = 0, 0, 0, 0
@@ -33,7 +36,7 @@ function request()
 	if p then
 		return wrk.format("POST", "/api/bookings/confirm", headers, p)
 	end
-	local i = n * nthreads + tid
+	local i = (n * nthreads + tid) * nodes + node
 	n = n + 1
 	local per_show = 100 * 999
 	local show = first_show + math.floor(i / per_show)
@@ -43,7 +46,7 @@ function request()
 	end
 	local k = i % per_show
 	local seat = row_letters(math.floor(k / 999)) .. tostring(k % 999 + 1)
-	local body = string.format('{"username":"b%d_%d","showId":%d,"seats":["%s"]}', tid, n, show, seat)
+	local body = string.format('{"username":"b%d_%d_%d","showId":%d,"seats":["%s"]}', node, tid, n, show, seat)
 	return wrk.format("POST", "/api/bookings/hold", headers, body)
 end
 
