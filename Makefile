@@ -1,7 +1,7 @@
 # boxoffice - the user-facing targets. The build itself is CMake.
 #   make        build build/boxoffice (release)
 #   make run    install what is missing, build, serve the demo on 127.0.0.1:8080
-#   make test   install what tests need, build (release + ASan/UBSan), run every suite
+#   make test   install what tests need, build (release, ASan+UBSan, TSan), run every suite
 #   make bench  wrk benchmarks, results in BENCHMARKS.md format
 #   make clean
 .PHONY: all build deps run test bench clean format
@@ -28,6 +28,8 @@ test:
 	@cmake --build build -j$(JOBS)
 	@cmake --preset asan >/dev/null
 	@cmake --build build-asan -j$(JOBS)
+	@cmake --preset tsan >/dev/null
+	@cmake --build build-tsan -j$(JOBS) --target contract_tests model_tests
 	@tests/run_all.sh
 
 bench:

@@ -76,6 +76,7 @@ run_backend() {
 		name=pg
 	fi
 	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "contract-$name-$tag" tap "$dir/tests/contract_tests"
+	run_suite "model-$name-$tag" summary "$dir/tests/model_tests" --runs "${MODEL_RUNS:-20}"
 	run_suite "http-$name-$tag" summary /usr/bin/python3 tests/http/test_api.py
 	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
 	unset BOXOFFICE_TEST_DB
@@ -100,6 +101,14 @@ for build in release:build asan:build-asan; do
 	fi
 done
 run_suite "pg-functions" summary tests/pg/run_tests.sh
+
+# ThreadSanitizer: the store suites hammer one show from many threads.
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+CMOCKA_MESSAGE_OUTPUT=TAP run_suite "contract-sqlite-tsan" tap build-tsan/tests/contract_tests
+run_suite "model-sqlite-tsan" summary build-tsan/tests/model_tests --runs 5
+if [ -n "$PGURL" ]; then
+	BOXOFFICE_TEST_DB=$PGURL CMOCKA_MESSAGE_OUTPUT=TAP run_suite "contract-pg-tsan" tap build-tsan/tests/contract_tests
+fi
 
 if [ ${#failed_suites[@]} -gt 0 ]; then
 	echo "failed suites: ${failed_suites[*]}"

@@ -22,12 +22,18 @@
 --   "changes": [[show_id, row, number, "HELD"|"AVAILABLE"|"BOOKED"], ...]
 --     every seat whose state this call changed, natural order (always
 --     present on writes, [] when nothing changed).
--- * Times come from the database clock (now(), the transaction's start)
+-- * Times come from the database clock (now(), the transaction's start, via bo_now())
 --   and never from the caller. Times in JSON are ms since the epoch.
--- * A write that changed seats sends pg_notify('boxoffice_seats',
---   '{"showId": N, "changes": [[row, number, "STATUS"], ...]}') inside its
---   transaction, one notification per show and per 200 changes (payloads
---   must stay under 8000 bytes), so listeners see changes in commit order.
+-- * Writes do not notify by themselves: the caller passes the "changes"
+--   of a committed write to bo_notify() in a transaction of its own, which
+--   sends pg_notify('boxoffice_seats', '{"showId": N, "changes": [[row,
+--   number, "STATUS"], ...]}'), one notification per show and per 200
+--   changes (payloads must stay under 8000 bytes). NOTIFY inside the write
+--   would serialise every writing transaction's commit (PostgreSQL holds
+--   one notify lock across commit, WAL flush included): measured 15 of 16
+--   writers waiting on it and ~600 writes/s. Notifications of different
+--   writers can therefore arrive in another order than their commits;
+--   listeners use them to invalidate, not as a log.
 --
 -- Locking, so that no two transactions wait on each other in a cycle:
 --   0. holds first take a transaction advisory lock on (show, username), so
@@ -51,6 +57,14 @@
 -- non-inlined SQL function's query at every call, plpgsql caches it.
 
 -- Helpers (bo_ prefix: not part of the interface) -------------------------
+
+-- The clock. The database's own transaction time, unless a test session
+-- set boxoffice.now (the store does so only when its configuration carries
+-- a test clock): tests can move time; production never sets it.
+CREATE OR REPLACE FUNCTION bo_now() RETURNS timestamptz
+LANGUAGE sql STABLE AS $$
+    SELECT coalesce(nullif(current_setting('boxoffice.now', true), '')::timestamptz, now())
+$$;
 
 CREATE OR REPLACE FUNCTION bo_ms(t timestamptz) RETURNS bigint
 LANGUAGE sql STABLE STRICT AS $$
@@ -162,14 +176,14 @@ LANGUAGE plpgsql STABLE AS $$
 BEGIN
     RETURN (SELECT jsonb_build_object(
                 'reference', b.booking_reference,
-                'status', CASE WHEN b.status = 'STAGED' AND b.expires_at <= now() THEN 'EXPIRED' ELSE b.status END,
+                'status', CASE WHEN b.status = 'STAGED' AND b.expires_at <= bo_now() THEN 'EXPIRED' ELSE b.status END,
                 'username', u.username,
                 'showId', b.show_id,
                 'movieName', m.movie_name,
                 'screenName', sc.screen_name,
                 'showTime', bo_ms(sh.show_time),
                 'createdAt', bo_ms(b.created_at),
-                'expiresAt', CASE WHEN b.status = 'STAGED' AND b.expires_at > now() THEN bo_ms(b.expires_at) END,
+                'expiresAt', CASE WHEN b.status = 'STAGED' AND b.expires_at > bo_now() THEN bo_ms(b.expires_at) END,
                 'confirmedAt', bo_ms(b.confirmed_at),
                 'cancelledAt', bo_ms(b.cancelled_at),
                 'totalSeats', jsonb_array_length(bs.seats),
@@ -237,7 +251,7 @@ CREATE OR REPLACE FUNCTION bo_hold(p_username text, p_show_id bigint, p_rows int
 RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     max_reference_attempts constant int := 8;
-    v_now timestamptz := now();
+    v_now timestamptz := bo_now();
     v_user bigint;
     v_cart bookings%ROWTYPE;
     v_cart_id bigint;
@@ -359,7 +373,6 @@ BEGIN
 
     v_changes := bo_changes(p_show_id, v_add_rows, v_add_numbers,
                             array_fill('HELD'::text, ARRAY[cardinality(v_add_rows)]));
-    PERFORM bo_notify(v_changes);
     RETURN jsonb_build_object('outcome', 'OK', 'booking', bo_booking_json(v_cart_id), 'changes', v_changes);
 END
 $$;
@@ -400,7 +413,7 @@ BEGIN
     FOR v_row, v_f IN
         SELECT seat_row, count(*)::int FROM seats
          WHERE show_id = p_show_id
-           AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= now()))
+           AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= bo_now()))
          GROUP BY seat_row
     LOOP
         v_free[v_row + 1] := v_f;
@@ -441,7 +454,7 @@ BEGIN
                 SELECT seat_number AS n
                   FROM seats
                  WHERE show_id = p_show_id AND seat_row = v_finish
-                   AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= now()))
+                   AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= bo_now()))
             ), runs AS (
                 SELECT min(g.n) AS a, max(g.n) AS b
                   FROM (SELECT f.n, f.n - row_number() OVER (ORDER BY f.n) AS grp FROM f) g
@@ -460,7 +473,7 @@ BEGIN
                 v_nums := ARRAY(
                     SELECT seat_number FROM seats
                      WHERE show_id = p_show_id AND seat_row = v_finish
-                       AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= now()))
+                       AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= bo_now()))
                      ORDER BY abs(2 * (seat_number - 1) - (p_per_row - 1)), seat_number
                      LIMIT v_need);
             END IF;
@@ -471,7 +484,7 @@ BEGIN
             v_nums := ARRAY(
                 SELECT seat_number FROM seats
                  WHERE show_id = p_show_id AND seat_row = v_whole
-                   AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= now()))
+                   AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= bo_now()))
                  ORDER BY seat_number);
             o_rows := o_rows || array_fill(v_whole, ARRAY[v_whole_free]);
             o_numbers := o_numbers || v_nums;
@@ -510,11 +523,11 @@ BEGIN
                                'availableSeats',
                                sc.total_seats - (SELECT count(*) FROM seats s
                                                   WHERE s.show_id = sh.id AND s.status <> 'AVAILABLE'
-                                                    AND (s.status = 'BOOKED' OR s.held_expiry > now()))) AS obj
+                                                    AND (s.status = 'BOOKED' OR s.held_expiry > bo_now()))) AS obj
                       FROM shows sh
                       JOIN movies m ON m.id = sh.movie_id
                       JOIN screens sc ON sc.id = sh.screen_id
-                     WHERE sh.status = 'ACTIVE' AND sh.show_time > now()) x);
+                     WHERE sh.status = 'ACTIVE' AND sh.show_time > bo_now()) x);
 END
 $$;
 
@@ -551,15 +564,15 @@ BEGIN
     END IF;
 
     SELECT coalesce(jsonb_agg(jsonb_build_array(s.seat_row, s.seat_number) ORDER BY s.seat_row, s.seat_number)
-                        FILTER (WHERE s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_expiry <= now())),
+                        FILTER (WHERE s.status = 'AVAILABLE' OR (s.status = 'HELD' AND s.held_expiry <= bo_now())),
                     '[]'::jsonb) AS available,
            coalesce(jsonb_agg(jsonb_build_array(s.seat_row, s.seat_number) ORDER BY s.seat_row, s.seat_number)
-                        FILTER (WHERE s.status = 'HELD' AND s.held_expiry > now()),
+                        FILTER (WHERE s.status = 'HELD' AND s.held_expiry > bo_now()),
                     '[]'::jsonb) AS held,
            coalesce(jsonb_agg(jsonb_build_array(s.seat_row, s.seat_number) ORDER BY s.seat_row, s.seat_number)
                         FILTER (WHERE s.status = 'BOOKED'),
                     '[]'::jsonb) AS booked,
-           min(s.held_expiry) FILTER (WHERE s.status = 'HELD' AND s.held_expiry > now()) AS next_expiry
+           min(s.held_expiry) FILTER (WHERE s.status = 'HELD' AND s.held_expiry > bo_now()) AS next_expiry
       INTO v_seats
       FROM seats s
      WHERE s.show_id = p_show_id;
@@ -605,7 +618,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN bo_refusal('SHOW_NOT_FOUND');
     END IF;
-    IF v_status <> 'ACTIVE' OR v_show_time <= now() THEN
+    IF v_status <> 'ACTIVE' OR v_show_time <= bo_now() THEN
         RETURN bo_refusal('SHOW_NOT_BOOKABLE');
     END IF;
     v_bad := bo_unknown_seats(p_rows, p_numbers, v_nrows, v_per_row);
@@ -625,7 +638,7 @@ $$;
 CREATE OR REPLACE FUNCTION confirm_booking(p_username text, p_show_id bigint, p_rows int[], p_numbers int[])
 RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_now timestamptz := now();
+    v_now timestamptz := bo_now();
     v_show_status text;
     v_show_time timestamptz;
     v_nrows int;
@@ -753,7 +766,6 @@ BEGIN
     v_changes := bo_changes(p_show_id, v_book_rows || v_free_rows, v_book_numbers || v_free_numbers,
                             array_fill('BOOKED'::text, ARRAY[cardinality(v_book_rows)])
                             || array_fill('AVAILABLE'::text, ARRAY[cardinality(v_free_rows)]));
-    PERFORM bo_notify(v_changes);
     RETURN jsonb_build_object('outcome', 'OK', 'booking', bo_booking_json(v_cart.id), 'changes', v_changes);
 END
 $$;
@@ -797,7 +809,7 @@ $$;
 CREATE OR REPLACE FUNCTION release_seats(p_username text, p_show_id bigint, p_rows int[], p_numbers int[])
 RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_now timestamptz := now();
+    v_now timestamptz := bo_now();
     v_all boolean := p_rows IS NULL AND p_numbers IS NULL;
     v_nrows int;
     v_per_row int;
@@ -862,7 +874,6 @@ BEGIN
          WHERE id = v_cart.id;
     END IF;
     v_changes := bo_changes(p_show_id, v_rows, v_numbers, array_fill('AVAILABLE'::text, ARRAY[cardinality(v_rows)]));
-    PERFORM bo_notify(v_changes);
     RETURN jsonb_build_object('outcome', 'OK', 'booking', bo_booking_json(v_cart.id), 'changes', v_changes);
 END
 $$;
@@ -875,7 +886,7 @@ $$;
 CREATE OR REPLACE FUNCTION cancel_booking(p_username text, p_booking_reference text)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_now timestamptz := now();
+    v_now timestamptz := bo_now();
     v_user bigint;
     v_booking bookings%ROWTYPE;
     v_seat record;
@@ -925,7 +936,6 @@ BEGIN
 
     v_changes := bo_changes(v_booking.show_id, v_rows, v_numbers,
                             array_fill('AVAILABLE'::text, ARRAY[cardinality(v_rows)]));
-    PERFORM bo_notify(v_changes);
     RETURN jsonb_build_object('outcome', 'OK', 'booking', bo_booking_json(v_booking.id), 'changes', v_changes);
 END
 $$;
@@ -963,7 +973,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN bo_refusal('SHOW_NOT_FOUND');
     END IF;
-    IF v_status <> 'ACTIVE' OR v_show_time <= now() THEN
+    IF v_status <> 'ACTIVE' OR v_show_time <= bo_now() THEN
         RETURN bo_refusal('SHOW_NOT_BOOKABLE');
     END IF;
     IF p_count > v_per_row AND NOT p_allow_split THEN
@@ -974,7 +984,7 @@ BEGIN
             SELECT seat_row AS r, seat_number AS n
               FROM seats
              WHERE show_id = p_show_id
-               AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= now()))
+               AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= bo_now()))
         ), runs AS (
             SELECT g.r, min(g.n) AS a, max(g.n) AS b
               FROM (SELECT f.r, f.n, f.n - row_number() OVER (PARTITION BY f.r ORDER BY f.n) AS grp FROM f) g
@@ -995,7 +1005,7 @@ BEGIN
         FOR i IN 0 .. p_count - 1 LOOP
             PERFORM 1 FROM seats
              WHERE show_id = p_show_id AND seat_row = v_block.r AND seat_number = v_block.st + i
-               AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= now()))
+               AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= bo_now()))
                FOR UPDATE SKIP LOCKED;
             EXIT WHEN NOT FOUND;
             v_claimed := v_claimed + 1;
@@ -1032,7 +1042,7 @@ $$;
 CREATE OR REPLACE FUNCTION expire_holds(p_limit int DEFAULT 10000) RETURNS jsonb
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    v_now timestamptz := now();
+    v_now timestamptz := bo_now();
     v_carts int;
     v_seat record;
     v_shows bigint[] := '{}';
@@ -1067,7 +1077,6 @@ BEGIN
     SELECT coalesce(jsonb_agg(jsonb_build_array(c.s, c.r, c.n, 'AVAILABLE') ORDER BY c.s, c.r, c.n), '[]'::jsonb)
       INTO v_changes
       FROM unnest(v_shows, v_rows, v_numbers) AS c(s, r, n);
-    PERFORM bo_notify(v_changes);
     RETURN jsonb_build_object('outcome', 'OK', 'expired', cardinality(v_rows), 'expiredCarts', v_carts,
                               'changes', v_changes);
 END
@@ -1152,7 +1161,7 @@ BEGIN
     IF NOT FOUND THEN
         RETURN bo_outcome('SCREEN_NOT_FOUND');
     END IF;
-    IF p_show_time <= now() OR (p_show_time AT TIME ZONE 'UTC')::date > v_movie.last_show_date THEN
+    IF p_show_time <= bo_now() OR (p_show_time AT TIME ZONE 'UTC')::date > v_movie.last_show_date THEN
         RETURN bo_outcome('INVALID_REQUEST');
     END IF;
     v_end := p_show_time + make_interval(mins => v_movie.duration_minutes);

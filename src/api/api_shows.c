@@ -11,7 +11,12 @@
 
 #include "api/api_internal.h"
 
-enum { SEATMAP_BUCKETS = 1024 };
+enum {
+	SEATMAP_BUCKETS = 1024,
+	/* A cached map is rebuilt at least this often, whatever happens: it
+	 * bounds staleness should another node's notification be lost. */
+	SEATMAP_MAX_AGE_MS = 1000,
+};
 
 struct seatmap_entry {
 	int64_t show_id;
@@ -166,6 +171,8 @@ void api_shows_get(struct api *api, struct http_request *req, const char *seg)
 	jbuf_init(&b, 64 + (size_t)d.total_seats * 8);
 	seatmap_json(&b, &d);
 	int64_t stale_at = d.next_expiry;
+	if (stale_at > now + SEATMAP_MAX_AGE_MS)
+		stale_at = now + SEATMAP_MAX_AGE_MS;
 	store_show_details_free(&d);
 	char *text = jbuf_take(&b, &len);
 	if (text == NULL)

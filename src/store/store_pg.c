@@ -59,6 +59,8 @@ enum pg_call_id {
 	PG_USER_BOOKINGS,
 	PG_NEXT_EXPIRY,
 	PG_PING,
+	PG_NOTIFY,
+	PG_SET_CLOCK,
 	PG_CALL_COUNT
 };
 
@@ -80,6 +82,8 @@ static const char *const pg_sql[PG_CALL_COUNT] = {
 	[PG_USER_BOOKINGS] = "SELECT get_user_bookings($1)",
 	[PG_NEXT_EXPIRY] = "SELECT floor(extract(epoch FROM next_hold_expiry()) * 1000)::bigint",
 	[PG_PING] = "SELECT 1",
+	[PG_NOTIFY] = "SELECT bo_notify($1::jsonb)",
+	[PG_SET_CLOCK] = "SELECT set_config('boxoffice.now', to_timestamp($1::bigint / 1000.0)::text, false)",
 };
 
 struct pg_conn {
@@ -189,6 +193,41 @@ static void pg_release(struct pg_state *s, struct pg_conn *c)
 	pthread_mutex_unlock(&s->pool_lock);
 }
 
+static int pg_prepare(struct pg_conn *c, enum pg_call_id id)
+{
+	char name[16];
+
+	if (c->prepared & (1UL << id))
+		return 0;
+	snprintf(name, sizeof(name), "bo%d", (int)id);
+	PGresult *p = PQprepare(c->conn, name, pg_sql[id], 0, NULL);
+	int ok = PQresultStatus(p) == PGRES_COMMAND_OK;
+	if (!ok)
+		fprintf(stderr, "boxoffice: pg: prepare %s: %s", pg_sql[id], PQerrorMessage(c->conn));
+	PQclear(p);
+	if (!ok)
+		return -1;
+	c->prepared |= 1UL << id;
+	return 0;
+}
+
+/* Tests drive time: with a configured clock the functions' bo_now()
+ * reads this session setting instead of the database clock. */
+static int pg_set_clock(struct pg_state *s, struct pg_conn *c)
+{
+	char ms[24], name[16];
+	const char *params[] = {ms};
+
+	if (pg_prepare(c, PG_SET_CLOCK) != 0)
+		return -1;
+	snprintf(ms, sizeof(ms), "%lld", (long long)s->cfg.clock(s->cfg.clock_arg));
+	snprintf(name, sizeof(name), "bo%d", (int)PG_SET_CLOCK);
+	PGresult *r = PQexecPrepared(c->conn, name, 1, params, NULL, NULL, 0);
+	int ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+	PQclear(r);
+	return ok ? 0 : -1;
+}
+
 /* Calls a prepared function; returns 0 and its parsed jsonb (or scalar
  * as a JSON value), or -1 on a storage error. */
 static int pg_call(struct pg_state *s, enum pg_call_id id, int nparams, const char *const *params,
@@ -203,26 +242,17 @@ static int pg_call(struct pg_state *s, enum pg_call_id id, int nparams, const ch
 	for (int attempt = 0; attempt < PG_RETRIES; attempt++) {
 		if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
 			break;
-		if (!(c->prepared & (1UL << id))) {
-			char name[16];
-			snprintf(name, sizeof(name), "bo%d", (int)id);
-			PGresult *p = PQprepare(c->conn, name, pg_sql[id], 0, NULL);
-			int ok = PQresultStatus(p) == PGRES_COMMAND_OK;
-			if (!ok)
-				fprintf(stderr, "boxoffice: pg: prepare %s: %s", pg_sql[id],
-					PQerrorMessage(c->conn));
-			PQclear(p);
-			if (!ok)
-				break;
-			c->prepared |= 1UL << id;
-		}
+		if (pg_prepare(c, id) != 0)
+			break;
+		if (s->cfg.clock != NULL && pg_set_clock(s, c) != 0)
+			break;
 		char name[16];
 		snprintf(name, sizeof(name), "bo%d", (int)id);
 		PGresult *r = PQexecPrepared(c->conn, name, nparams, params, NULL, NULL, 0);
 		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
 			json_error_t err;
-			if (PQgetisnull(r, 0, 0))
-				*out = json_null();
+			if (PQgetisnull(r, 0, 0) || *PQgetvalue(r, 0, 0) == '\0')
+				*out = json_null(); /* NULL, or a void function */
 			else
 				*out = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, &err);
 			rc = *out != NULL ? 0 : -1;
@@ -506,6 +536,23 @@ static int pg_decode_write(struct store_cmd *cmd, json_t *res)
 	return 0;
 }
 
+/* Tells other nodes about a committed write, in a transaction of its own
+ * (see the notes atop sql/postgres/002_functions.sql). Best effort: a
+ * lost notification leaves another node's seat-map cache stale for at
+ * most its maximum age (api/api_shows.c). */
+static void pg_publish(struct pg_state *s, json_t *changes)
+{
+	char *text = json_dumps(changes, JSON_COMPACT);
+	const char *params[] = {text};
+	json_t *res;
+
+	if (text == NULL)
+		return;
+	if (pg_call(s, PG_NOTIFY, 1, params, &res) == 0)
+		json_decref(res);
+	free(text);
+}
+
 static void pg_execute(struct pg_state *s, struct store_cmd *cmd)
 {
 	struct pg_args *a = malloc(sizeof(*a));
@@ -523,6 +570,8 @@ static void pg_execute(struct pg_state *s, struct store_cmd *cmd)
 		cmd->outcome = OUTCOME_UNAVAILABLE;
 		cmd->nchanges = 0;
 	}
+	if (cmd->nchanges > 0)
+		pg_publish(s, json_object_get(res, "changes"));
 	json_decref(res);
 	free(a);
 }

@@ -224,8 +224,10 @@ else
 	fail "race: 4 sweepers release 300 expired holds exactly once" "expired carts changes distinct = $sweep_check, left=$left"
 fi
 
-# LISTEN/NOTIFY: every seat-changing write notifies, in commit order;
-# refusals do not; big changes come in chunks under the payload limit.
+# LISTEN/NOTIFY: publishing each write's changes with bo_notify() after
+# it (as the server does) gives one notification per changing write, in
+# order for one client; refusals have no changes; big changes come in
+# chunks under the payload limit.
 SHOW=$(q -c "SELECT t.show(5, 10)")
 BIG=$(q -c "SELECT t.show(3, 100)")
 psql "$URL" -X -q -c "LISTEN boxoffice_seats" -c "SELECT pg_sleep(2.5)" >"$WORK/listen.out" 2>&1 &
@@ -234,11 +236,11 @@ for _ in $(seq 1 100); do
 	[ "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(2.5)'")" = 1 ] && break
 	sleep 0.02
 done
-q -c "SELECT t.hold('note1', $SHOW, 'A1,A2')" >/dev/null
-q -c "SELECT t.hold('note2', $SHOW, 'A2')" >/dev/null
-q -c "SELECT t.hold('note1', $SHOW, 'A1')" >/dev/null
-q -c "SELECT t.confirm('note1', $SHOW, 'A2')" >/dev/null
-q -c "SELECT hold_seats_for_user('note3', $BIG, (SELECT array_agg(r) FROM generate_series(0, 2) r, generate_series(1, 100) n), (SELECT array_agg(n) FROM generate_series(0, 2) r, generate_series(1, 100) n), '20 minutes', '40 minutes', 300)" >/dev/null
+q -c "SELECT bo_notify(t.hold('note1', $SHOW, 'A1,A2') -> 'changes')" >/dev/null
+q -c "SELECT bo_notify(t.hold('note2', $SHOW, 'A2') -> 'changes')" >/dev/null
+q -c "SELECT bo_notify(t.hold('note1', $SHOW, 'A1') -> 'changes')" >/dev/null
+q -c "SELECT bo_notify(t.confirm('note1', $SHOW, 'A2') -> 'changes')" >/dev/null
+q -c "SELECT bo_notify(hold_seats_for_user('note3', $BIG, (SELECT array_agg(r) FROM generate_series(0, 2) r, generate_series(1, 100) n), (SELECT array_agg(n) FROM generate_series(0, 2) r, generate_series(1, 100) n), '20 minutes', '40 minutes', 300) -> 'changes')" >/dev/null
 wait "$LISTEN_PID"
 notes=$(SHOW=$SHOW BIG=$BIG /usr/bin/python3 -c '
 import json, os, re, sys
