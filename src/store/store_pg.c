@@ -372,6 +372,8 @@ static int pg_changes(json_t *arr, struct store_cmd *cmd)
 	return 0;
 }
 
+static void pg_tell_listener(struct pg_state *s, const struct store_cmd *cmd);
+
 /* ---- writes ---- */
 
 struct pg_args {
@@ -594,8 +596,8 @@ static void *pg_worker_main(void *arg)
 		pthread_mutex_unlock(&s->queue_lock);
 
 		pg_execute(s, cmd);
-		if (s->listener && (cmd->outcome == OUTCOME_OK || cmd->outcome == OUTCOME_CREATED))
-			s->listener(s->listener_arg, cmd);
+		if (cmd->outcome == OUTCOME_OK || cmd->outcome == OUTCOME_CREATED)
+			pg_tell_listener(s, cmd);
 		cmd->done(cmd);
 	}
 	return NULL;
@@ -776,8 +778,21 @@ static void pg_set_listener(void *state, store_listener_fn fn, void *arg)
 {
 	struct pg_state *s = state;
 
+	pthread_mutex_lock(&s->pool_lock);
 	s->listener = fn;
 	s->listener_arg = arg;
+	pthread_mutex_unlock(&s->pool_lock);
+}
+
+/* Calls the listener (set from another thread at any time) for cmd. */
+static void pg_tell_listener(struct pg_state *s, const struct store_cmd *cmd)
+{
+	pthread_mutex_lock(&s->pool_lock);
+	store_listener_fn fn = s->listener;
+	void *arg = s->listener_arg;
+	pthread_mutex_unlock(&s->pool_lock);
+	if (fn != NULL)
+		fn(arg, cmd);
 }
 
 /* ---- changes from other nodes ---- */
@@ -806,8 +821,7 @@ static void pg_notify_listener(struct pg_state *s, int64_t show_id, json_t *chan
 			cmd->changes[i].status = pg_seat_status(json_string_value(json_array_get(v, 2)));
 		}
 		cmd->nchanges = n;
-		if (s->listener)
-			s->listener(s->listener_arg, cmd);
+		pg_tell_listener(s, cmd);
 	}
 	store_cmd_clear(cmd);
 	free(cmd);

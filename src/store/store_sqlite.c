@@ -1415,9 +1415,13 @@ static void *sq_writer_main(void *arg)
 		if (n == 0)
 			break; /* closing and drained */
 		sq_run_batch(s, batch, n);
+		pthread_mutex_lock(&s->queue_lock);
+		store_listener_fn listener = s->listener;
+		void *listener_arg = s->listener_arg;
+		pthread_mutex_unlock(&s->queue_lock);
 		for (size_t i = 0; i < n; i++) {
-			if (s->listener && sq_outcome_commits(batch[i]->outcome))
-				s->listener(s->listener_arg, batch[i]);
+			if (listener && sq_outcome_commits(batch[i]->outcome))
+				listener(listener_arg, batch[i]);
 			batch[i]->done(batch[i]);
 		}
 	}
@@ -1745,8 +1749,10 @@ static void sq_set_listener(void *state, store_listener_fn fn, void *arg)
 {
 	struct sq_state *s = state;
 
+	pthread_mutex_lock(&s->queue_lock);
 	s->listener = fn;
 	s->listener_arg = arg;
+	pthread_mutex_unlock(&s->queue_lock);
 }
 
 /* ---- lifecycle ---- */
