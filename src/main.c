@@ -29,6 +29,7 @@ struct options {
 	char host[64];
 	long port;
 	long hold_ttl, hold_max_lifetime; /* seconds; lifetime 0: 2 x ttl */
+	long idempotency_ttl;             /* seconds */
 	long max_seats_per_request, max_seats_per_user;
 	const char *admin_token;
 	long threads, db_pool;
@@ -61,6 +62,8 @@ static void main_usage(FILE *out)
 	      "  --hold-ttl SECONDS         how long a hold lasts (default 1200)        BOXOFFICE_HOLD_TTL\n"
 	      "  --hold-max-lifetime SECONDS  cap on a cart's life from its creation\n"
 	      "                             (default 2 x hold-ttl)            BOXOFFICE_HOLD_MAX_LIFETIME\n"
+	      "  --idempotency-ttl SECONDS  how long Idempotency-Key answers are replayed\n"
+	      "                             (default 86400)                  BOXOFFICE_IDEMPOTENCY_TTL\n"
 	      "  --max-seats-per-request N  seats in one hold/confirm (default 10, max 100)\n"
 	      "                                                    BOXOFFICE_MAX_SEATS_PER_REQUEST\n"
 	      "  --max-seats-per-user N     seats one user may hold in one show (default 10, max 100)\n"
@@ -124,6 +127,7 @@ enum {
 	OPT_LOG,
 	OPT_DEMO,
 	OPT_NO_DEMO,
+	OPT_IDEM_TTL,
 };
 
 static const struct option main_long_options[] = {
@@ -139,6 +143,7 @@ static const struct option main_long_options[] = {
 	{"log-level", required_argument, NULL, OPT_LOG},
 	{"demo", no_argument, NULL, OPT_DEMO},
 	{"no-demo", no_argument, NULL, OPT_NO_DEMO},
+	{"idempotency-ttl", required_argument, NULL, OPT_IDEM_TTL},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -158,6 +163,7 @@ static const struct {
 	{OPT_THREADS, "BOXOFFICE_THREADS"},
 	{OPT_POOL, "BOXOFFICE_DB_POOL"},
 	{OPT_LOG, "BOXOFFICE_LOG_LEVEL"},
+	{OPT_IDEM_TTL, "BOXOFFICE_IDEMPOTENCY_TTL"},
 };
 
 static int main_set(struct options *o, int opt, const char *v)
@@ -198,6 +204,10 @@ static int main_set(struct options *o, int opt, const char *v)
 	case OPT_NO_DEMO:
 		o->no_demo = 1;
 		return 0;
+	case OPT_IDEM_TTL:
+		return num_parse_int(v, 1, 30L * 24 * 3600, &o->idempotency_ttl)
+			       ? main_bad_option("--idempotency-ttl", v)
+			       : 0;
 	}
 	return -1;
 }
@@ -213,6 +223,7 @@ static int main_parse(int argc, char **argv, struct options *o)
 	snprintf(o->host, sizeof(o->host), "127.0.0.1");
 	o->port = 8080;
 	o->hold_ttl = 1200;
+	o->idempotency_ttl = 24 * 3600;
 	o->max_seats_per_request = 10;
 	o->max_seats_per_user = 10;
 	o->threads = cores > 0 ? cores : 2;
@@ -257,6 +268,7 @@ static int main_open_store(const struct options *o, struct store **st)
 		.url = o->db,
 		.hold_ttl_ms = o->hold_ttl * 1000,
 		.hold_max_lifetime_ms = o->hold_max_lifetime * 1000,
+		.idempotency_ttl_ms = o->idempotency_ttl * 1000,
 		.max_seats_per_user = (int)o->max_seats_per_user,
 		.threads = (int)o->threads,
 		.pool_size = (int)o->db_pool,

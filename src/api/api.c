@@ -22,6 +22,20 @@ void api_send(struct http_request *req, unsigned status, struct jbuf *b)
 	http_respond(req, status, api_json_type, body, len, NULL, NULL);
 }
 
+void api_error_json(struct jbuf *b, const char *code, const char *message,
+		    const struct seat *seats, int nseats)
+{
+	jbuf_lit(b, "{\"error\":{\"code\":");
+	jbuf_str(b, code);
+	jbuf_lit(b, ",\"message\":");
+	jbuf_str(b, message);
+	if (nseats > 0) {
+		jbuf_lit(b, ",\"seats\":");
+		jbuf_seats(b, seats, (size_t)nseats);
+	}
+	jbuf_lit(b, "}}");
+}
+
 static void api_error_with_header(struct http_request *req, unsigned status, const char *code,
 				  const char *message, const char *hname, const char *hvalue)
 {
@@ -29,11 +43,7 @@ static void api_error_with_header(struct http_request *req, unsigned status, con
 	size_t len;
 
 	jbuf_init(&b, 128);
-	jbuf_lit(&b, "{\"error\":{\"code\":");
-	jbuf_str(&b, code);
-	jbuf_lit(&b, ",\"message\":");
-	jbuf_str(&b, message);
-	jbuf_lit(&b, "}}");
+	api_error_json(&b, code, message, NULL, 0);
 	char *body = jbuf_take(&b, &len);
 	if (body != NULL)
 		http_respond(req, status, api_json_type, body, len, hname, hvalue);
@@ -45,16 +55,15 @@ void api_error(struct http_request *req, unsigned status, const char *code, cons
 	struct jbuf b;
 
 	jbuf_init(&b, 128);
-	jbuf_lit(&b, "{\"error\":{\"code\":");
-	jbuf_str(&b, code);
-	jbuf_lit(&b, ",\"message\":");
-	jbuf_str(&b, message);
-	if (nseats > 0) {
-		jbuf_lit(&b, ",\"seats\":");
-		jbuf_seats(&b, seats, (size_t)nseats);
-	}
-	jbuf_lit(&b, "}}");
+	api_error_json(&b, code, message, seats, nseats);
 	api_send(req, status, &b);
+}
+
+int api_answer_take(struct jbuf *b, unsigned code, unsigned *status, char **body, size_t *len)
+{
+	*body = jbuf_take(b, len);
+	*status = code;
+	return *body != NULL ? 0 : -1;
 }
 
 void api_bad_request(struct http_request *req, const char *message)
@@ -82,14 +91,26 @@ static const struct api_outcome_info api_outcomes[OUTCOME_COUNT] = {
 	[OUTCOME_HOLD_LIMIT_EXCEEDED] = {409, "this would hold more seats than one user may hold in a show"},
 	[OUTCOME_BOOKING_NOT_CANCELLABLE] = {409, "the booking has expired or its show has started"},
 	[OUTCOME_SCREEN_BUSY] = {409, "another show uses this screen at that time"},
+	[OUTCOME_IDEMPOTENCY_KEY_IN_USE] = {409, "a request with this Idempotency-Key is still running"},
+	[OUTCOME_IDEMPOTENCY_KEY_REUSED] = {422, "this Idempotency-Key was used for another request"},
 	[OUTCOME_UNAVAILABLE] = {503, "storage is unavailable; retry later"},
 };
 
-void api_outcome_error(struct http_request *req, enum outcome o, const struct seat *bad, int nbad)
+unsigned api_outcome_json(struct jbuf *b, enum outcome o, const struct seat *bad, int nbad)
 {
 	if ((unsigned)o >= OUTCOME_COUNT)
 		o = OUTCOME_UNAVAILABLE;
-	api_error(req, api_outcomes[o].status, outcome_name(o), api_outcomes[o].message, bad, nbad);
+	api_error_json(b, outcome_name(o), api_outcomes[o].message, bad, nbad);
+	return api_outcomes[o].status;
+}
+
+void api_outcome_error(struct http_request *req, enum outcome o, const struct seat *bad, int nbad)
+{
+	struct jbuf b;
+
+	jbuf_init(&b, 128);
+	unsigned status = api_outcome_json(&b, o, bad, nbad);
+	api_send(req, status, &b);
 }
 
 /* ---- request parsing ---- */
@@ -243,6 +264,60 @@ int api_path_id(struct http_request *req, const char *segment, int64_t *out)
 
 /* ---- the write path ---- */
 
+struct api_inflight {
+	struct api_inflight *next;
+	char key[];
+};
+
+static size_t api_inflight_bucket(const char *key)
+{
+	size_t h = 5381;
+
+	for (const unsigned char *p = (const unsigned char *)key; *p; p++)
+		h = h * 33 + *p;
+	return h % API_INFLIGHT_BUCKETS;
+}
+
+/* Adds key unless present; returns 0 when added, -1 when it was there
+ * (or memory ran out, which is answered the same way: retry later). */
+static int api_inflight_add(struct api *api, const char *key)
+{
+	size_t b = api_inflight_bucket(key), n = strlen(key);
+	int rc = 0;
+
+	pthread_mutex_lock(&api->inflight_lock);
+	for (struct api_inflight *e = api->inflight[b]; e != NULL && rc == 0; e = e->next)
+		if (strcmp(e->key, key) == 0)
+			rc = -1;
+	if (rc == 0) {
+		struct api_inflight *e = malloc(sizeof(*e) + n + 1);
+		if (e == NULL) {
+			rc = -1;
+		} else {
+			memcpy(e->key, key, n + 1);
+			e->next = api->inflight[b];
+			api->inflight[b] = e;
+		}
+	}
+	pthread_mutex_unlock(&api->inflight_lock);
+	return rc;
+}
+
+static void api_inflight_remove(struct api *api, const char *key)
+{
+	pthread_mutex_lock(&api->inflight_lock);
+	for (struct api_inflight **pp = &api->inflight[api_inflight_bucket(key)]; *pp != NULL;
+	     pp = &(*pp)->next) {
+		if (strcmp((*pp)->key, key) == 0) {
+			struct api_inflight *e = *pp;
+			*pp = e->next;
+			free(e);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&api->inflight_lock);
+}
+
 static void api_pending_done(struct store_cmd *cmd)
 {
 	struct api_pending *p = cmd->arg;
@@ -250,16 +325,26 @@ static void api_pending_done(struct store_cmd *cmd)
 	http_resume(p->req);
 }
 
+static void api_pending_release_key(struct api_pending *p)
+{
+	if (p->inflight) {
+		api_inflight_remove(p->api, p->cmd.idem_key);
+		p->inflight = 0;
+	}
+}
+
 static void api_pending_free(void *arg)
 {
 	struct api_pending *p = arg;
 
+	api_pending_release_key(p);
 	store_cmd_clear(&p->cmd);
+	free(p->request);
 	free(p);
 }
 
 struct api_pending *api_pending_new(struct api *api, struct http_request *req,
-				    void (*render)(struct api_pending *p))
+				    store_answer_fn answer)
 {
 	struct api_pending *p = calloc(1, sizeof(*p));
 
@@ -269,16 +354,85 @@ struct api_pending *api_pending_new(struct api *api, struct http_request *req,
 	}
 	p->api = api;
 	p->req = req;
-	p->render = render;
+	p->cmd.answer = answer;
 	return p;
+}
+
+/* Sends the answer of a finished command: the one the store kept (or
+ * replayed, byte for byte) or one built now. */
+static void api_pending_answer(struct api_pending *p)
+{
+	struct store_cmd *cmd = &p->cmd;
+	unsigned status;
+	char *body;
+	size_t len;
+
+	api_pending_release_key(p);
+	api_count_write(p->api, cmd);
+	if (cmd->answer_body != NULL) {
+		body = malloc(cmd->answer_len + 1);
+		if (body == NULL)
+			return;
+		memcpy(body, cmd->answer_body, cmd->answer_len + 1);
+		http_respond(p->req, cmd->answer_status, api_json_type, body, cmd->answer_len,
+			     cmd->replayed ? "Idempotent-Replayed" : NULL, cmd->replayed ? "true" : NULL);
+		return;
+	}
+	if (cmd->answer(cmd, &status, &body, &len) == 0)
+		http_respond(p->req, status, api_json_type, body, len, NULL, NULL);
+}
+
+/* Checks and takes the request's Idempotency-Key (API.md 11). Returns 0,
+ * or -1 after answering (400 for a malformed key, 409 while another
+ * request with the key runs on this node). */
+static int api_take_key(struct api_pending *p)
+{
+	const char *key = http_header(p->req, "Idempotency-Key");
+	size_t n, len;
+
+	if (key == NULL)
+		return 0;
+	n = strlen(key);
+	for (size_t i = 0; i < n; i++) {
+		if (key[i] < 0x20 || key[i] > 0x7e)
+			n = 0;
+	}
+	if (n == 0 || n > IDEMPOTENCY_KEY_MAX) {
+		api_bad_request(p->req, "the Idempotency-Key header must be 1 to 255 printable "
+					"ASCII characters");
+		return -1;
+	}
+	const char *body = http_body_data(p->req, &len);
+	p->request = malloc(strlen(http_path(p->req)) + len + 8);
+	if (p->request == NULL) {
+		api_outcome_error(p->req, OUTCOME_UNAVAILABLE, NULL, 0);
+		return -1;
+	}
+	int head = sprintf(p->request, "%s %s\n", http_method(p->req), http_path(p->req));
+	memcpy(p->request + head, body, len);
+	p->request[head + (int)len] = '\0';
+	if (api_inflight_add(p->api, key) != 0) {
+		api_outcome_error(p->req, OUTCOME_IDEMPOTENCY_KEY_IN_USE, NULL, 0);
+		return -1;
+	}
+	p->inflight = 1;
+	memcpy(p->cmd.idem_key, key, n + 1);
+	p->cmd.idem_request = p->request;
+	p->cmd.idem_request_len = (size_t)head + len;
+	return 0;
 }
 
 void api_submit(struct api_pending *p)
 {
+	if (api_take_key(p) != 0) {
+		free(p->request);
+		free(p);
+		return;
+	}
 	p->cmd.done = api_pending_done;
 	p->cmd.arg = p;
 	http_set_user_data(p->req, p, api_pending_free);
-	/* Suspend first: the writer may finish before this function returns. */
+	/* Suspend first: the store may finish before this function returns. */
 	http_suspend(p->req);
 	if (store_submit(p->api->store, &p->cmd) != 0) {
 		p->cmd.outcome = OUTCOME_UNAVAILABLE;
@@ -487,7 +641,7 @@ void api_handle(void *arg, struct http_request *req)
 
 	if (p != NULL) {
 		/* Resumed after the store finished this request's command. */
-		p->render(p);
+		api_pending_answer(p);
 		return;
 	}
 	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
@@ -528,6 +682,7 @@ int api_create(const struct api_config *cfg, struct store *st, struct api **out)
 		free(api);
 		return -1;
 	}
+	pthread_mutex_init(&api->inflight_lock, NULL);
 	*out = api;
 	return 0;
 }
@@ -537,6 +692,14 @@ void api_destroy(struct api *api)
 	if (api == NULL)
 		return;
 	seatmap_cache_free(api->seatmaps);
+	for (size_t i = 0; i < API_INFLIGHT_BUCKETS; i++) {
+		while (api->inflight[i] != NULL) {
+			struct api_inflight *next = api->inflight[i]->next;
+			free(api->inflight[i]);
+			api->inflight[i] = next;
+		}
+	}
+	pthread_mutex_destroy(&api->inflight_lock);
 	free(api);
 }
 

@@ -41,20 +41,23 @@ static int admin_check(struct api *api, struct http_request *req)
 	return 0;
 }
 
-static void admin_render(struct api_pending *p)
+/* The answer of an admin write (a store_answer_fn). */
+static int admin_answer(const struct store_cmd *cmd, unsigned *status, char **body, size_t *len)
 {
-	struct store_cmd *cmd = &p->cmd;
 	struct jbuf b;
 
-	api_count_write(p->api, cmd);
 	if (cmd->outcome == OUTCOME_INVALID_REQUEST) {
-		api_bad_request(p->req, "'showTime' must be in the future and on or before the "
-					"movie's lastShowDate");
-		return;
+		jbuf_init(&b, 160);
+		api_error_json(&b, "INVALID_REQUEST",
+			       "'showTime' must be in the future and on or before the movie's "
+			       "lastShowDate",
+			       NULL, 0);
+		return api_answer_take(&b, 400, status, body, len);
 	}
 	if (cmd->outcome != OUTCOME_CREATED && cmd->outcome != OUTCOME_OK) {
-		api_outcome_error(p->req, cmd->outcome, NULL, 0);
-		return;
+		jbuf_init(&b, 160);
+		unsigned code = api_outcome_json(&b, cmd->outcome, NULL, 0);
+		return api_answer_take(&b, code, status, body, len);
 	}
 	jbuf_init(&b, 256);
 	switch (cmd->op) {
@@ -101,7 +104,7 @@ static void admin_render(struct api_pending *p)
 		break;
 	}
 	jbuf_lit(&b, "}");
-	api_send(p->req, cmd->op == STORE_OP_CANCEL_SHOW ? 200 : 201, &b);
+	return api_answer_take(&b, cmd->op == STORE_OP_CANCEL_SHOW ? 200 : 201, status, body, len);
 }
 
 /* Checks the token, parses the body and makes the pending command. */
@@ -115,7 +118,7 @@ static struct api_pending *admin_begin(struct api *api, struct http_request *req
 	*obj = api_parse_object(req);
 	if (*obj == NULL)
 		return NULL;
-	p = api_pending_new(api, req, admin_render);
+	p = api_pending_new(api, req, admin_answer);
 	if (p == NULL) {
 		json_decref(*obj);
 		return NULL;
@@ -211,7 +214,7 @@ void api_admin_show_cancel(struct api *api, struct http_request *req, const char
 
 	if (admin_check(api, req) != 0 || api_path_id(req, seg, &show_id) != 0)
 		return;
-	p = api_pending_new(api, req, admin_render);
+	p = api_pending_new(api, req, admin_answer);
 	if (p == NULL)
 		return;
 	p->cmd.op = STORE_OP_CANCEL_SHOW;

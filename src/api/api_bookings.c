@@ -8,20 +8,20 @@
 
 #include "api/api_internal.h"
 
-/* Writes the booking answer, or the outcome's error. */
-static void bookings_render(struct api_pending *p)
+/* The answer of a booking write: the booking, or the outcome's error. A
+ * store_answer_fn: it may run inside the store's transaction. */
+static int bookings_answer(const struct store_cmd *cmd, unsigned *status, char **body,
+			   size_t *len)
 {
-	struct store_cmd *cmd = &p->cmd;
 	struct jbuf b;
+	unsigned code = 200;
 
-	api_count_write(p->api, cmd);
-	if (cmd->outcome != OUTCOME_OK) {
-		api_outcome_error(p->req, cmd->outcome, cmd->bad, cmd->nbad);
-		return;
-	}
 	jbuf_init(&b, 512);
-	api_booking_json(&b, &cmd->booking);
-	api_send(p->req, 200, &b);
+	if (cmd->outcome != OUTCOME_OK)
+		code = api_outcome_json(&b, cmd->outcome, cmd->bad, cmd->nbad);
+	else
+		api_booking_json(&b, &cmd->booking);
+	return api_answer_take(&b, code, status, body, len);
 }
 
 /* Reads username and showId, the fields every booking write has. */
@@ -33,7 +33,7 @@ static struct api_pending *bookings_begin(struct api *api, struct http_request *
 	*obj = api_parse_object(req);
 	if (*obj == NULL)
 		return NULL;
-	p = api_pending_new(api, req, bookings_render);
+	p = api_pending_new(api, req, bookings_answer);
 	if (p == NULL)
 		goto fail;
 	p->cmd.op = op;

@@ -19,18 +19,25 @@ struct api_metrics {
 	atomic_llong seatmap_hits, seatmap_misses;
 };
 
+enum { API_INFLIGHT_BUCKETS = 256 };
+
+struct api_inflight; /* Idempotency-Keys whose first request still runs */
+
 struct api {
 	struct api_config cfg;
 	struct store *store;
 	struct seatmap_cache *seatmaps;
 	struct api_metrics metrics;
+	pthread_mutex_t inflight_lock;
+	struct api_inflight *inflight[API_INFLIGHT_BUCKETS];
 };
 
 /* A write waiting for the store; freed when its request ends. */
 struct api_pending {
 	struct api *api;
 	struct http_request *req;
-	void (*render)(struct api_pending *p);
+	int inflight;  /* its Idempotency-Key is in api->inflight */
+	char *request; /* method, path and body, for the idempotency record */
 	struct store_cmd cmd;
 };
 
@@ -38,11 +45,19 @@ extern const char api_json_type[];
 
 /* Answers with the buffer's JSON (taken). */
 void api_send(struct http_request *req, unsigned status, struct jbuf *b);
+/* Writes {"error":{code,message[,seats]}} into b. */
+void api_error_json(struct jbuf *b, const char *code, const char *message,
+		    const struct seat *seats, int nseats);
+/* Writes the error body of an outcome into b and returns its status: the
+ * one mapping from business outcome to status and error body. */
+unsigned api_outcome_json(struct jbuf *b, enum outcome o, const struct seat *bad, int nbad);
+/* Finishes an answer built in b (for a store_answer_fn). */
+int api_answer_take(struct jbuf *b, unsigned code, unsigned *status, char **body, size_t *len);
 /* Answers {"error":{code,message[,seats]}}. */
 void api_error(struct http_request *req, unsigned status, const char *code, const char *message,
 	       const struct seat *seats, int nseats);
 void api_bad_request(struct http_request *req, const char *message);
-/* The one mapping from business outcome to status and error body. */
+/* Answers with the outcome's status and error body. */
 void api_outcome_error(struct http_request *req, enum outcome o, const struct seat *bad, int nbad);
 
 /* Parses the body as a JSON object; on failure answers and returns NULL. */
@@ -58,9 +73,11 @@ int api_field_seats(struct http_request *req, json_t *obj, int max, struct seat 
 int api_query_username(struct http_request *req, char out[USERNAME_MAX + 1]);
 int api_path_id(struct http_request *req, const char *segment, int64_t *out);
 
+/* answer builds the HTTP answer of the finished command. */
 struct api_pending *api_pending_new(struct api *api, struct http_request *req,
-				    void (*render)(struct api_pending *p));
-/* Suspends the request and queues p->cmd; render runs after commit. */
+				    store_answer_fn answer);
+/* Takes p: checks its Idempotency-Key, suspends the request and queues
+ * p->cmd; the answer is sent when the store is done. */
 void api_submit(struct api_pending *p);
 
 void api_booking_json(struct jbuf *b, const struct booking *bk);

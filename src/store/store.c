@@ -18,6 +18,9 @@ void store_cmd_clear(struct store_cmd *cmd)
 	free(cmd->changes);
 	cmd->changes = NULL;
 	cmd->nchanges = 0;
+	free(cmd->answer_body);
+	cmd->answer_body = NULL;
+	cmd->answer_len = 0;
 }
 
 void store_show_details_free(struct show_details *d)
@@ -83,6 +86,28 @@ const char *store_backend_name(const struct store *st)
 int64_t store_now(const struct store *st)
 {
 	return st->cfg.clock ? st->cfg.clock(st->cfg.clock_arg) : timefmt_now_ms();
+}
+
+/* Keeps the command's answer: a stored one (replayed) or a fresh one. */
+int store_cmd_set_answer(struct store_cmd *cmd, unsigned status, const char *body, size_t len)
+{
+	char *copy = malloc(len + 1);
+
+	if (copy == NULL)
+		return -1;
+	memcpy(copy, body, len);
+	copy[len] = '\0';
+	free(cmd->answer_body);
+	cmd->answer_body = copy;
+	cmd->answer_len = len;
+	cmd->answer_status = status;
+	return 0;
+}
+
+int store_answer_storable(unsigned status)
+{
+	/* Validation failures and server errors are not replayed. */
+	return status != 400 && status < 500;
 }
 
 int store_submit(struct store *st, struct store_cmd *cmd)

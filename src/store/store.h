@@ -42,6 +42,7 @@ struct store_config {
 	const char *url;              /* "sqlite:PATH" or "postgres://..." */
 	int64_t hold_ttl_ms;          /* cart lifetime after a hold */
 	int64_t hold_max_lifetime_ms; /* cap: createdAt + this */
+	int64_t idempotency_ttl_ms;   /* how long answers are kept for replay */
 	int max_seats_per_user;       /* held by one user in one show */
 	int threads;                  /* expected concurrent readers */
 	int pool_size;                /* PostgreSQL connections */
@@ -67,6 +68,14 @@ enum store_op {
 };
 
 enum seat_status { SEAT_AVAILABLE, SEAT_HELD, SEAT_BOOKED };
+
+enum { IDEMPOTENCY_KEY_MAX = 255 };
+
+struct store_cmd;
+/* Builds the HTTP answer of a finished command: status and a malloc'd
+ * body. Called by the store inside the transaction (any thread). */
+typedef int (*store_answer_fn)(const struct store_cmd *cmd, unsigned *status, char **body,
+			       size_t *len);
 
 /* One committed seat change, for event streams. */
 struct seat_change {
@@ -94,6 +103,17 @@ struct store_cmd {
 	int64_t movie_id, screen_id;      /* create show */
 	int64_t show_time;                /* create show */
 
+	/* Idempotency (API.md 11), when idem_key is not empty. In the same
+	 * transaction as the write the store looks the key up: a stored
+	 * answer to the same request comes back with replayed set; a stored
+	 * answer to another request gives OUTCOME_IDEMPOTENCY_KEY_REUSED.
+	 * Otherwise the command runs, answer() builds its HTTP answer and the
+	 * store keeps it with the write (not 400 or 5xx answers). */
+	char idem_key[IDEMPOTENCY_KEY_MAX + 1];
+	const char *idem_request; /* method, path and body; caller-owned */
+	size_t idem_request_len;
+	store_answer_fn answer;
+
 	/* Output, valid when done runs. */
 	enum outcome outcome;
 	struct booking booking;   /* hold, hold-best, confirm, release, cancel */
@@ -105,13 +125,21 @@ struct store_cmd {
 	int64_t expired;          /* expire-due: holds released */
 	struct seat_change *changes; /* owned by the cmd; store_cmd_clear */
 	size_t nchanges;
+	bool replayed;               /* answer_* is a stored answer */
+	unsigned answer_status;      /* set when the store built or replayed */
+	char *answer_body;           /* the answer; owned, store_cmd_clear */
+	size_t answer_len;
 
 	void (*done)(struct store_cmd *cmd);
 	void *arg;
 };
 
-/* Frees what a finished command owns (its change list). */
+/* Frees what a finished command owns (changes, answer). */
 void store_cmd_clear(struct store_cmd *cmd);
+/* For backends: keeps a copy of an answer in the command. */
+int store_cmd_set_answer(struct store_cmd *cmd, unsigned status, const char *body, size_t len);
+/* For backends: 1 when an answer with this status is kept for replay. */
+int store_answer_storable(unsigned status);
 
 struct show_summary {
 	int64_t show_id, movie_id, screen_id;

@@ -61,6 +61,9 @@ enum pg_call_id {
 	PG_PING,
 	PG_NOTIFY,
 	PG_SET_CLOCK,
+	PG_IDEM_GET,
+	PG_IDEM_PUT,
+	PG_IDEM_EXPIRE,
 	PG_CALL_COUNT
 };
 
@@ -84,6 +87,16 @@ static const char *const pg_sql[PG_CALL_COUNT] = {
 	[PG_PING] = "SELECT 1",
 	[PG_NOTIFY] = "SELECT bo_notify($1::jsonb)",
 	[PG_SET_CLOCK] = "SELECT set_config('boxoffice.now', to_timestamp($1::bigint / 1000.0)::text, false)",
+	[PG_IDEM_GET] = "SELECT request, status_code, body FROM idempotency WHERE key = $1 "
+			"AND created_at > bo_now() - $2::interval FOR UPDATE",
+	/* A live record wins over ours (0 rows): we roll back and replay it. */
+	[PG_IDEM_PUT] = "INSERT INTO idempotency (key, request, status_code, body, created_at) "
+			"VALUES ($1, $2, $3, $4, bo_now()) ON CONFLICT (key) DO UPDATE SET "
+			"request = EXCLUDED.request, status_code = EXCLUDED.status_code, "
+			"body = EXCLUDED.body, created_at = EXCLUDED.created_at "
+			"WHERE idempotency.created_at <= bo_now() - $5::interval",
+	[PG_IDEM_EXPIRE] = "WITH gone AS (DELETE FROM idempotency WHERE created_at <= "
+			   "bo_now() - $1::interval RETURNING 1) SELECT count(*) FROM gone",
 };
 
 struct pg_conn {
@@ -228,8 +241,43 @@ static int pg_set_clock(struct pg_state *s, struct pg_conn *c)
 	return ok ? 0 : -1;
 }
 
-/* Calls a prepared function; returns 0 and its parsed jsonb (or scalar
- * as a JSON value), or -1 on a storage error. */
+/* Runs a prepared statement on c (preparing it, and setting the test
+ * clock, first). Returns the result; the caller checks and clears it. */
+static PGresult *pg_run(struct pg_state *s, struct pg_conn *c, enum pg_call_id id, int nparams,
+			const char *const *params)
+{
+	char name[16];
+
+	if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK || pg_prepare(c, id) != 0)
+		return NULL;
+	if (s->cfg.clock != NULL && pg_set_clock(s, c) != 0)
+		return NULL;
+	snprintf(name, sizeof(name), "bo%d", (int)id);
+	return PQexecPrepared(c->conn, name, nparams, params, NULL, NULL, 0);
+}
+
+static int pg_retryable(const PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+}
+
+/* The single value of a one-row result as JSON: parsed jsonb, a scalar,
+ * or null for NULL and void. Returns NULL when it is none of those. */
+static json_t *pg_value(const PGresult *r)
+{
+	json_error_t err;
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		return NULL;
+	if (PQgetisnull(r, 0, 0) || *PQgetvalue(r, 0, 0) == '\0')
+		return json_null();
+	return json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, &err);
+}
+
+/* Calls a prepared function in its own transaction; returns 0 and its
+ * parsed value, or -1 on a storage error. */
 static int pg_call(struct pg_state *s, enum pg_call_id id, int nparams, const char *const *params,
 		   json_t **out)
 {
@@ -240,29 +288,16 @@ static int pg_call(struct pg_state *s, enum pg_call_id id, int nparams, const ch
 	if (c == NULL)
 		return -1;
 	for (int attempt = 0; attempt < PG_RETRIES; attempt++) {
-		if (c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK)
-			break;
-		if (pg_prepare(c, id) != 0)
-			break;
-		if (s->cfg.clock != NULL && pg_set_clock(s, c) != 0)
-			break;
-		char name[16];
-		snprintf(name, sizeof(name), "bo%d", (int)id);
-		PGresult *r = PQexecPrepared(c->conn, name, nparams, params, NULL, NULL, 0);
-		if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-			json_error_t err;
-			if (PQgetisnull(r, 0, 0) || *PQgetvalue(r, 0, 0) == '\0')
-				*out = json_null(); /* NULL, or a void function */
-			else
-				*out = json_loads(PQgetvalue(r, 0, 0), JSON_DECODE_ANY, &err);
-			rc = *out != NULL ? 0 : -1;
+		PGresult *r = pg_run(s, c, id, nparams, params);
+		if (r != NULL && (*out = pg_value(r)) != NULL) {
+			rc = 0;
 			PQclear(r);
 			break;
 		}
-		const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
-		int retry = state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0);
+		int retry = pg_retryable(r);
 		if (!retry)
-			fprintf(stderr, "boxoffice: pg: %s: %s", pg_sql[id], PQerrorMessage(c->conn));
+			fprintf(stderr, "boxoffice: pg: %s: %s", pg_sql[id],
+				c->conn ? PQerrorMessage(c->conn) : "no connection\n");
 		PQclear(r);
 		if (!retry)
 			break;
@@ -555,25 +590,162 @@ static void pg_publish(struct pg_state *s, json_t *changes)
 	free(text);
 }
 
+static int pg_exec_ok(PGconn *c, const char *sql);
+
+/* Settles a keyed command from a live record of its key (row 0 of r):
+ * the same request is replayed, another one refused. */
+static int pg_idem_settle(struct store_cmd *cmd, const PGresult *r)
+{
+	const char *req = PQgetvalue(r, 0, 0);
+	size_t req_len = (size_t)PQgetlength(r, 0, 0);
+
+	cmd->nchanges = 0;
+	if (req_len != cmd->idem_request_len || memcmp(req, cmd->idem_request, req_len) != 0) {
+		cmd->outcome = OUTCOME_IDEMPOTENCY_KEY_REUSED;
+		return 0;
+	}
+	unsigned status = (unsigned)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
+	if (store_cmd_set_answer(cmd, status, PQgetvalue(r, 0, 2), (size_t)PQgetlength(r, 0, 2)) != 0)
+		return -1;
+	cmd->outcome = OUTCOME_OK;
+	cmd->replayed = true;
+	return 0;
+}
+
+/* One attempt of a keyed command in one transaction: look the key up
+ * (locking a live record), run the operation, keep its answer. Returns 0
+ * when settled, 1 to try again (a concurrent first request won the key,
+ * or a serialization failure), -1 on a storage error. Rolls back itself. */
+static int pg_keyed_attempt(struct pg_state *s, struct pg_conn *c, struct store_cmd *cmd,
+			    enum pg_call_id id, const struct pg_args *a, json_t **res)
+{
+	char ttl[48], status[16];
+	PGresult *r = NULL;
+	int rc = -1;
+
+	snprintf(ttl, sizeof(ttl), "%lld milliseconds", (long long)s->cfg.idempotency_ttl_ms);
+	if (pg_exec_ok(c->conn, "BEGIN") != 0)
+		return -1;
+	const char *get[] = {cmd->idem_key, ttl};
+	r = pg_run(s, c, PG_IDEM_GET, 2, get);
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK)
+		goto fail;
+	if (PQntuples(r) == 1) {
+		rc = pg_idem_settle(cmd, r);
+		PQclear(r);
+		pg_exec_ok(c->conn, rc == 0 ? "COMMIT" : "ROLLBACK");
+		return rc;
+	}
+	PQclear(r);
+	r = pg_run(s, c, id, a->n, a->v);
+	if (r == NULL || (*res = pg_value(r)) == NULL || pg_decode_write(cmd, *res) != 0)
+		goto fail;
+	PQclear(r);
+	r = NULL;
+
+	unsigned code;
+	char *body;
+	size_t len;
+	if (cmd->answer(cmd, &code, &body, &len) != 0)
+		goto fail;
+	int kept = store_cmd_set_answer(cmd, code, body, len);
+	free(body);
+	if (kept != 0)
+		goto fail;
+	if (store_answer_storable(code)) {
+		snprintf(status, sizeof(status), "%u", code);
+		const char *put[] = {cmd->idem_key, cmd->idem_request, status, cmd->answer_body, ttl};
+		r = pg_run(s, c, PG_IDEM_PUT, 5, put);
+		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
+			goto fail;
+		if (strcmp(PQcmdTuples(r), "1") != 0) {
+			rc = 1; /* another request with this key committed first */
+			goto fail;
+		}
+		PQclear(r);
+		r = NULL;
+	}
+	if (pg_exec_ok(c->conn, "COMMIT") != 0)
+		return -1;
+	return 0;
+fail:
+	if (rc == -1 && pg_retryable(r))
+		rc = 1;
+	PQclear(r);
+	if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_OK)
+		pg_exec_ok(c->conn, "ROLLBACK");
+	return rc;
+}
+
+static void pg_reset_output(struct store_cmd *cmd)
+{
+	cmd->outcome = OUTCOME_UNAVAILABLE;
+	cmd->nbad = 0;
+	cmd->nchanges = 0;
+	cmd->expired = 0;
+	cmd->replayed = false;
+	free(cmd->answer_body);
+	cmd->answer_body = NULL;
+	cmd->answer_len = 0;
+	memset(&cmd->booking, 0, sizeof(cmd->booking));
+}
+
+/* A command with an Idempotency-Key: several statements in one
+ * transaction on one connection (the answer is built between them). */
+static void pg_execute_keyed(struct pg_state *s, struct store_cmd *cmd, enum pg_call_id id,
+			     const struct pg_args *a)
+{
+	struct pg_conn *c = pg_acquire(s);
+	json_t *res = NULL;
+
+	if (c == NULL)
+		return;
+	for (int attempt = 0; attempt < PG_RETRIES; attempt++) {
+		pg_reset_output(cmd);
+		json_decref(res);
+		res = NULL;
+		int rc = pg_keyed_attempt(s, c, cmd, id, a, &res);
+		if (rc == 0)
+			break;
+		pg_reset_output(cmd);
+		if (rc < 0)
+			break;
+	}
+	pg_release(s, c);
+	if (cmd->nchanges > 0 && res != NULL)
+		pg_publish(s, json_object_get(res, "changes"));
+	json_decref(res);
+}
+
 static void pg_execute(struct pg_state *s, struct store_cmd *cmd)
 {
 	struct pg_args *a = malloc(sizeof(*a));
 	json_t *res = NULL;
 
-	cmd->outcome = OUTCOME_UNAVAILABLE;
-	cmd->nbad = 0;
-	cmd->nchanges = 0;
-	cmd->expired = 0;
-	memset(&cmd->booking, 0, sizeof(cmd->booking));
+	pg_reset_output(cmd);
 	if (a == NULL)
 		return;
 	enum pg_call_id id = pg_prepare_args(s, cmd, a);
+	if (cmd->idem_key[0] != '\0' && cmd->answer != NULL) {
+		pg_execute_keyed(s, cmd, id, a);
+		free(a);
+		return;
+	}
 	if (pg_call(s, id, a->n, a->v, &res) == 0 && pg_decode_write(cmd, res) != 0) {
 		cmd->outcome = OUTCOME_UNAVAILABLE;
 		cmd->nchanges = 0;
 	}
 	if (cmd->nchanges > 0)
 		pg_publish(s, json_object_get(res, "changes"));
+	if (cmd->op == STORE_OP_EXPIRE_DUE && cmd->outcome == OUTCOME_OK) {
+		/* Old idempotency records go with the sweep. */
+		json_t *gone = NULL;
+		snprintf(a->buf[0], sizeof(a->buf[0]), "%lld milliseconds",
+			 (long long)s->cfg.idempotency_ttl_ms);
+		const char *params[] = {a->buf[0]};
+		if (pg_call(s, PG_IDEM_EXPIRE, 1, params, &gone) == 0)
+			json_decref(gone);
+	}
 	json_decref(res);
 	free(a);
 }

@@ -92,6 +92,10 @@ enum sq_stmt_id {
 	SQ_SHOW_INSERT,
 	SQ_SEAT_INSERT,
 	SQ_SHOW_CANCEL,
+	SQ_IDEM_GET,
+	SQ_IDEM_DELETE,
+	SQ_IDEM_INSERT,
+	SQ_IDEM_EXPIRE,
 	SQ_STMT_COUNT
 };
 
@@ -212,6 +216,11 @@ static const char *const sq_sql[SQ_STMT_COUNT] = {
 			   "VALUES (?1, ?2, ?3, ?4, 'ACTIVE')",
 	[SQ_SEAT_INSERT] = "INSERT INTO seats(show_id, seat_row, seat_number) VALUES (?1, ?2, ?3)",
 	[SQ_SHOW_CANCEL] = "UPDATE shows SET status = 'CANCELLED' WHERE id = ?1",
+	[SQ_IDEM_GET] = "SELECT request, status_code, body, created_at FROM idempotency WHERE key = ?1",
+	[SQ_IDEM_DELETE] = "DELETE FROM idempotency WHERE key = ?1",
+	[SQ_IDEM_INSERT] = "INSERT INTO idempotency(key, request, status_code, body, created_at) "
+			   "VALUES (?1, ?2, ?3, ?4, ?5)",
+	[SQ_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE created_at <= ?1",
 };
 
 struct sq_conn {
@@ -1173,8 +1182,88 @@ static int sq_do_expire_due(struct sq_state *s, struct store_cmd *cmd, int64_t n
 	sqlite3_bind_int64(st, 1, now);
 	if (sq_step_done(c, st) < 0)
 		return -1;
+	st = sq_stmt(c, SQ_IDEM_EXPIRE);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, now - s->cfg.idempotency_ttl_ms);
+	if (sq_step_done(c, st) < 0)
+		return -1;
 	cmd->outcome = OUTCOME_OK;
 	return 0;
+}
+
+/* ---- idempotency ---- */
+
+/* Looks the command's key up. Returns 1 when the command is settled by a
+ * record (replayed, or refused as a reused key), 0 when it must run, -1
+ * on a storage error. A record past the TTL is deleted and ignored. */
+static int sq_idem_lookup(struct sq_state *s, struct store_cmd *cmd, int64_t now)
+{
+	struct sq_conn *c = s->writer_conn;
+	sqlite3_stmt *st = sq_stmt(c, SQ_IDEM_GET);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, cmd->idem_key, -1, SQLITE_STATIC);
+	rc = sq_step_row(c, st);
+	if (rc <= 0)
+		return rc;
+	const void *req = sqlite3_column_blob(st, 0);
+	size_t req_len = (size_t)sqlite3_column_bytes(st, 0);
+	unsigned status = (unsigned)sqlite3_column_int(st, 1);
+	const char *body = (const char *)sqlite3_column_text(st, 2);
+	size_t body_len = (size_t)sqlite3_column_bytes(st, 2);
+	int64_t created = sqlite3_column_int64(st, 3);
+
+	if (created <= now - s->cfg.idempotency_ttl_ms) {
+		sqlite3_reset(st);
+		st = sq_stmt(c, SQ_IDEM_DELETE);
+		if (st == NULL)
+			return -1;
+		sqlite3_bind_text(st, 1, cmd->idem_key, -1, SQLITE_STATIC);
+		return sq_step_done(c, st) < 0 ? -1 : 0;
+	}
+	int same = req_len == cmd->idem_request_len &&
+		   (req_len == 0 || memcmp(req, cmd->idem_request, req_len) == 0);
+	rc = 1;
+	if (!same) {
+		cmd->outcome = OUTCOME_IDEMPOTENCY_KEY_REUSED;
+	} else if (store_cmd_set_answer(cmd, status, body ? body : "", body_len) == 0) {
+		cmd->outcome = OUTCOME_OK;
+		cmd->replayed = true;
+	} else {
+		rc = -1;
+	}
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* Builds the command's answer and keeps it with the write. */
+static int sq_idem_store(struct sq_state *s, struct store_cmd *cmd, int64_t now)
+{
+	struct sq_conn *c = s->writer_conn;
+	unsigned status;
+	char *body;
+	size_t len;
+
+	if (cmd->answer(cmd, &status, &body, &len) != 0)
+		return -1;
+	int rc = store_cmd_set_answer(cmd, status, body, len);
+	free(body);
+	if (rc != 0)
+		return -1;
+	if (!store_answer_storable(status))
+		return 0;
+	sqlite3_stmt *st = sq_stmt(c, SQ_IDEM_INSERT);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_text(st, 1, cmd->idem_key, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, cmd->idem_request, (int)cmd->idem_request_len, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, (int)status);
+	sqlite3_bind_text(st, 4, cmd->answer_body, (int)cmd->answer_len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, now);
+	return sq_step_done(c, st) == 1 ? 0 : -1;
 }
 
 static int sq_do_create_screen(struct sq_state *s, struct store_cmd *cmd)
@@ -1359,7 +1448,39 @@ static void sq_cmd_reset_output(struct store_cmd *cmd)
 	cmd->nbad = 0;
 	cmd->nchanges = 0;
 	cmd->expired = 0;
+	cmd->replayed = false;
+	free(cmd->answer_body);
+	cmd->answer_body = NULL;
+	cmd->answer_len = 0;
 	memset(&cmd->booking, 0, sizeof(cmd->booking));
+}
+
+/* Runs one command inside its savepoint: the idempotency lookup, the
+ * operation (rolled back alone when refused), the stored answer. Returns
+ * -1 on a storage error, with the savepoint rolled back. */
+static int sq_run_one(struct sq_state *s, struct store_cmd *cmd)
+{
+	struct sq_conn *c = s->writer_conn;
+	int64_t now = sq_now(s);
+	int keyed = cmd->idem_key[0] != '\0' && cmd->answer != NULL;
+
+	if (keyed) {
+		int found = sq_idem_lookup(s, cmd, now);
+		if (found != 0)
+			return found < 0 ? -1 : 0;
+	}
+	if (sq_exec_cmd(s, cmd, now) != 0)
+		return -1;
+	if (!sq_outcome_commits(cmd->outcome)) {
+		cmd->nchanges = 0;
+		if (sq_exec(c, SQ_ROLLBACK_TO) != 0)
+			return -1;
+	}
+	/* A refusal's answer is kept too: replaying it is what "exactly
+	 * once" means for the client that retries. */
+	if (keyed && sq_idem_store(s, cmd, now) != 0)
+		return -1;
+	return 0;
 }
 
 /* One transaction for the whole batch, one savepoint per command. */
@@ -1375,11 +1496,8 @@ static void sq_run_batch(struct sq_state *s, struct store_cmd **batch, size_t n)
 		struct store_cmd *cmd = batch[i];
 		if (sq_exec(c, SQ_SAVEPOINT) != 0)
 			goto abort;
-		int rc = sq_exec_cmd(s, cmd, sq_now(s));
-		if (rc != 0 || !sq_outcome_commits(cmd->outcome)) {
-			if (rc != 0)
-				sq_cmd_reset_output(cmd);
-			cmd->nchanges = 0;
+		if (sq_run_one(s, cmd) != 0) {
+			sq_cmd_reset_output(cmd);
 			if (sq_exec(c, SQ_ROLLBACK_TO) != 0)
 				goto abort;
 		}
