@@ -47,12 +47,13 @@ static void main_log(enum log_level level, const char *msg, const char *detail)
 
 static void main_usage(FILE *out)
 {
-	fputs("usage: boxoffice [serve|migrate|seed [--demo]|version|help] [options]\n"
+	fputs("usage: boxoffice [serve|migrate|seed [--demo]|verify|version|help] [options]\n"
 	      "\n"
 	      "Commands:\n"
 	      "  serve      migrate, seed the demo when no show is ahead, and serve the API (default)\n"
 	      "  migrate    create or upgrade the database schema, then exit\n"
 	      "  seed       add the demo screens, movies and future shows (--demo), then exit\n"
+	      "  verify     check every invariant of the database; exit 1 on a violation\n"
 	      "  version    print the version\n"
 	      "  help       print this help\n"
 	      "\n"
@@ -411,6 +412,22 @@ int main(int argc, char **argv)
 		store_close(st);
 		printf("boxoffice: database %s is up to date\n", o.db);
 		return 0;
+	}
+	if (strcmp(o.command, "verify") == 0) {
+		struct store_report report;
+		if (main_open_store(&o, &st) != 0)
+			return 2;
+		int rc = store_verify(st, &report);
+		store_close(st);
+		if (rc != 0) {
+			fprintf(stderr, "boxoffice: verify: the checks could not run\n");
+			free(report.text);
+			return 2;
+		}
+		fputs(report.text ? report.text : "", stdout);
+		printf("%d checks, %d failed\n", report.checks, report.failed);
+		free(report.text);
+		return report.failed == 0 ? 0 : 1;
 	}
 	if (strcmp(o.command, "seed") == 0) {
 		if (main_open_store(&o, &st) != 0)

@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -144,6 +145,35 @@ int store_next_expiry(struct store *st, int64_t *at)
 int store_ping(struct store *st)
 {
 	return st->ops->ping(st->state);
+}
+
+int store_verify(struct store *st, struct store_report *report)
+{
+	memset(report, 0, sizeof(*report));
+	return st->ops->verify(st->state, report);
+}
+
+void store_report_add(struct store_report *r, const char *name, long long violations,
+		      const char *example)
+{
+	char *line = NULL;
+	int n = violations == 0
+			? asprintf(&line, "ok   %s\n", name)
+			: asprintf(&line, "FAIL %s: %lld rows, e.g. %s\n", name, violations,
+				   example ? example : "?");
+
+	r->checks++;
+	if (violations != 0)
+		r->failed++;
+	if (n < 0)
+		return;
+	char *p = realloc(r->text, r->len + (size_t)n + 1);
+	if (p != NULL) {
+		memcpy(p + r->len, line, (size_t)n + 1);
+		r->text = p;
+		r->len += (size_t)n;
+	}
+	free(line);
 }
 
 struct store_waiter {

@@ -168,6 +168,18 @@ struct show_details {
 
 void store_show_details_free(struct show_details *d);
 
+/* The outcome of store_verify(): each invariant checked, with a count of
+ * violating rows and one example, in a readable text. */
+struct store_report {
+	int checks, failed;
+	char *text; /* malloc'd, one line per check */
+	size_t len;
+};
+
+/* For backends: appends "ok NAME" or "FAIL NAME: N rows, e.g. EXAMPLE". */
+void store_report_add(struct store_report *r, const char *name, long long violations,
+		      const char *example);
+
 /* Listener called after each commit with each finished command (from the
  * committing thread, before done). Used for caches and events. */
 typedef void (*store_listener_fn)(void *arg, const struct store_cmd *cmd);
@@ -188,6 +200,7 @@ struct store_ops {
 	int (*next_expiry)(void *state, int64_t *at);
 	int (*ping)(void *state);
 	void (*set_listener)(void *state, store_listener_fn fn, void *arg);
+	int (*verify)(void *state, struct store_report *report);
 };
 
 /* Opens the backend named by cfg->url and migrates its schema. */
@@ -212,6 +225,10 @@ int store_user_bookings(struct store *st, const char *username, struct booking *
 /* Earliest expiry of a live hold or cart; INT64_MAX when none. */
 int store_next_expiry(struct store *st, int64_t *at);
 int store_ping(struct store *st);
+/* Checks every invariant of the stored data (the rules of API.md in one
+ * place). Returns 0 with the report filled (free report->text), <0 when
+ * the checks could not run. */
+int store_verify(struct store *st, struct store_report *report);
 int64_t store_now(const struct store *st);
 
 /* Runs a command and waits for it (tools, tests, the CLI). */

@@ -32,6 +32,7 @@
 
 #include "store/embedded_sql.h"
 #include "store/store.h"
+#include "store/verify_checks.h"
 
 enum {
 	PG_QUEUE_MAX = 8192,
@@ -967,6 +968,43 @@ static void pg_tell_listener(struct pg_state *s, const struct store_cmd *cmd)
 		fn(arg, cmd);
 }
 
+/* Runs every check of verify_checks.h on one consistent snapshot. */
+static int pg_verify(void *state, struct store_report *report)
+{
+	struct pg_state *s = state;
+	struct pg_conn *c = pg_acquire(s);
+	int rc = STORE_OK;
+
+	if (c == NULL || c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK ||
+	    pg_exec_ok(c->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0) {
+		if (c != NULL)
+			pg_release(s, c);
+		return STORE_ERR;
+	}
+	for (size_t i = 0; i < sizeof(verify_checks) / sizeof(verify_checks[0]); i++) {
+		char sql[2048], *p = sql;
+		const char *q = verify_checks[i].sql, *at;
+		while ((at = strstr(q, "NOW")) != NULL) {
+			p += snprintf(p, sizeof(sql) - (size_t)(p - sql), "%.*snow()", (int)(at - q), q);
+			q = at + 3;
+		}
+		snprintf(p, sizeof(sql) - (size_t)(p - sql), "%s", q);
+		PGresult *r = PQexec(c->conn, sql);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+			fprintf(stderr, "boxoffice: pg: verify: %s", PQerrorMessage(c->conn));
+			PQclear(r);
+			rc = STORE_ERR;
+			break;
+		}
+		store_report_add(report, verify_checks[i].name, strtoll(PQgetvalue(r, 0, 0), NULL, 10),
+				 PQgetvalue(r, 0, 1));
+		PQclear(r);
+	}
+	pg_exec_ok(c->conn, "ROLLBACK");
+	pg_release(s, c);
+	return rc;
+}
+
 /* ---- changes from other nodes ---- */
 
 /* Tells the listener about a notification payload
@@ -1207,4 +1245,5 @@ const struct store_ops store_pg_ops = {
 	.next_expiry = pg_next_expiry,
 	.ping = pg_ping,
 	.set_listener = pg_set_listener,
+	.verify = pg_verify,
 };

@@ -28,6 +28,7 @@
 #include "core/timefmt.h"
 #include "store/embedded_sql.h"
 #include "store/store.h"
+#include "store/verify_checks.h"
 
 enum {
 	SQ_BATCH_MAX = 64,      /* commands per transaction */
@@ -1863,6 +1864,48 @@ static int sq_ping(void *state)
 	return rc;
 }
 
+/* Runs every check of verify_checks.h in one read transaction. */
+static int sq_verify(void *state, struct store_report *report)
+{
+	struct sq_state *s = state;
+	struct sq_conn *c = sq_reader_get(s);
+	int rc = STORE_OK;
+
+	if (c == NULL)
+		return STORE_ERR;
+	if (sq_exec(c, SQ_BEGIN) != 0) {
+		sq_reader_put(s, c);
+		return STORE_ERR;
+	}
+	for (size_t i = 0; i < sizeof(verify_checks) / sizeof(verify_checks[0]) && rc == 0; i++) {
+		char sql[2048], *p = sql;
+		const char *q = verify_checks[i].sql, *at;
+		/* "NOW" becomes the bound parameter ?1 (ms). */
+		while ((at = strstr(q, "NOW")) != NULL) {
+			p += snprintf(p, sizeof(sql) - (size_t)(p - sql), "%.*s?1", (int)(at - q), q);
+			q = at + 3;
+		}
+		snprintf(p, sizeof(sql) - (size_t)(p - sql), "%s", q);
+		sqlite3_stmt *st;
+		if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+			sq_log(c->db, sql);
+			rc = STORE_ERR;
+			break;
+		}
+		if (sqlite3_bind_parameter_count(st) > 0)
+			sqlite3_bind_int64(st, 1, sq_now(s));
+		if (sqlite3_step(st) == SQLITE_ROW)
+			store_report_add(report, verify_checks[i].name, sqlite3_column_int64(st, 0),
+					 (const char *)sqlite3_column_text(st, 1));
+		else
+			rc = STORE_ERR;
+		sqlite3_finalize(st);
+	}
+	sq_exec(c, SQ_COMMIT);
+	sq_reader_put(s, c);
+	return rc;
+}
+
 static void sq_set_listener(void *state, store_listener_fn fn, void *arg)
 {
 	struct sq_state *s = state;
@@ -1954,4 +1997,5 @@ const struct store_ops store_sqlite_ops = {
 	.next_expiry = sq_next_expiry,
 	.ping = sq_ping,
 	.set_listener = sq_set_listener,
+	.verify = sq_verify,
 };

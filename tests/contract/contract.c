@@ -895,7 +895,17 @@ static int contract_teardown(void **state)
 	if (!f)
 		return 0;
 	if (f->st) {
+		struct store_report report;
 		rc = contract_invariants(f);
+		/* The database's own invariants, as boxoffice verify states them. */
+		if (store_verify(f->st, &report) != 0) {
+			print_error("verify: the checks could not run\n");
+			rc = -1;
+		} else if (report.failed > 0) {
+			print_error("verify:\n%s", report.text);
+			rc = -1;
+		}
+		free(report.text);
 		store_close(f->st);
 	}
 	if (f->dir[0])

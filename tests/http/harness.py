@@ -304,6 +304,7 @@ class Server:
         self.log_path = None
         self.exit_code = None
         self.sanitizer_report = None
+        self.verify_report = None  # "" when `boxoffice verify` passed
 
     def __enter__(self):
         self.start()
@@ -395,9 +396,23 @@ class Server:
                 return data[max(0, i - 200):i + 3000].decode("utf-8", "replace")
         return None
 
+    def _verify(self):
+        """Runs `boxoffice verify` on the server's database once it stopped;
+        returns "" when every invariant holds, else its report."""
+        db = TEST_DB if ON_POSTGRES else "sqlite:" + self.db_path
+        try:
+            out = subprocess.run([BIN, "verify", "--db", db], stdin=subprocess.DEVNULL,
+                                 capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            return "could not run verify: %s" % e
+        if out.returncode == 0:
+            return ""
+        return (out.stdout + out.stderr).decode("utf-8", "replace")
+
     def stop(self):
-        """SIGTERM, SIGKILL after 5 s, then remove the directory. Records the exit
-        code (None when it had to be killed) and any sanitizer report."""
+        """SIGTERM, SIGKILL after 5 s, then `boxoffice verify` on its database, then
+        remove the directory. Records the exit code (None when it had to be
+        killed), any sanitizer report and the verify report."""
         if self.proc is not None:
             if self.proc.poll() is None:
                 try:
@@ -415,6 +430,8 @@ class Server:
             self.log_file = None
             if self.sanitizer_report is None:
                 self.sanitizer_report = self._scan_log()
+        if self.tmp is not None and self.verify_report is None:
+            self.verify_report = self._verify()
         if self.tmp is not None:
             shutil.rmtree(self.tmp, ignore_errors=True)
             self.tmp = None
@@ -536,6 +553,8 @@ class Env:
                 problem = "did not exit within %.0f s of SIGTERM (killed)" % STOP_TIMEOUT
             elif srv.exit_code != 0:
                 problem = "exit code %d after SIGTERM; log tail:\n%s" % (srv.exit_code, srv.log_tail())
+            elif srv.verify_report:
+                problem = "boxoffice verify failed on its database:\n" + srv.verify_report
             results.append((srv.name, problem))
         return results
 
@@ -572,7 +591,7 @@ def run(tests, specs, title=None):
         for srv_name, problem in env.close():
             if problem is None:
                 passed += 1
-                print("ok - server %s stopped cleanly" % srv_name)
+                print("ok - server %s stopped cleanly, database verified" % srv_name)
             else:
                 failed += 1
                 print("FAIL - server %s stopped cleanly: %s" % (srv_name, problem))

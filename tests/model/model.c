@@ -1639,6 +1639,14 @@ static int m_execute(const struct m_plan *p, struct m_op *ops, int n, struct m_r
 		/* The end: every user's bookings, not only the last actor's. */
 		for (int u = 0; u < MODEL_USERS && !w->failed; u++)
 			m_check_user(w, u);
+		/* And the database's own invariants (boxoffice verify). */
+		struct store_report report;
+		if (!w->failed && store_verify(w->st, &report) != 0)
+			m_diverge(w, "verify", "store_verify could not run");
+		else if (!w->failed && report.failed > 0)
+			m_diverge(w, "verify", "invariants broken:\n%s", report.text);
+		if (!w->failed)
+			free(report.text);
 		if (w->failed && n == 0) {
 			v->step = -2;
 			snprintf(v->msg, sizeof(v->msg), "%s", w->msg);
