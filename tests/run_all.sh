@@ -78,6 +78,7 @@ run_backend() {
 	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "contract-$name-$tag" tap "$dir/tests/contract_tests"
 	run_suite "model-$name-$tag" summary "$dir/tests/model_tests" --runs "${MODEL_RUNS:-20}"
 	run_suite "http-$name-$tag" summary /usr/bin/python3 tests/http/test_api.py
+	run_suite "idempotency-$name-$tag" summary /usr/bin/python3 tests/http/test_idempotency.py
 	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
 	unset BOXOFFICE_TEST_DB
 }
