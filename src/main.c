@@ -58,7 +58,8 @@ static void main_usage(FILE *out)
 	      "  help       print this help\n"
 	      "\n"
 	      "Options (each also read from the environment variable shown):\n"
-	      "  --db URL                   sqlite:PATH (default sqlite:boxoffice.db)   BOXOFFICE_DB\n"
+	      "  --db URL                   sqlite:PATH (default sqlite:boxoffice.db) or\n"
+	      "                             postgres://USER@HOST:PORT/DB            BOXOFFICE_DB\n"
 	      "  --listen HOST:PORT         address to serve on (default 127.0.0.1:8080) BOXOFFICE_LISTEN\n"
 	      "  --hold-ttl SECONDS         how long a hold lasts (default 1200)        BOXOFFICE_HOLD_TTL\n"
 	      "  --hold-max-lifetime SECONDS  cap on a cart's life from its creation\n"
@@ -263,6 +264,19 @@ static int main_parse(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* The database URL without a password, for logs. */
+static void main_redact(const char *url, char *out, size_t size)
+{
+	const char *scheme = strstr(url, "://");
+	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
+	const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
+
+	if (colon == NULL)
+		snprintf(out, size, "%s", url);
+	else
+		snprintf(out, size, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
 static int main_open_store(const struct options *o, struct store **st)
 {
 	struct store_config cfg = {
@@ -276,10 +290,14 @@ static int main_open_store(const struct options *o, struct store **st)
 	};
 	int rc = store_open(&cfg, st);
 
+	char shown[512];
+
+	main_redact(o->db, shown, sizeof(shown));
 	if (rc == STORE_EINVAL)
-		fprintf(stderr, "boxoffice: unsupported database URL '%s' (use sqlite:PATH)\n", o->db);
+		fprintf(stderr, "boxoffice: unsupported database URL '%s' (use sqlite:PATH or "
+				"postgres://...)\n", shown);
 	else if (rc != 0)
-		fprintf(stderr, "boxoffice: cannot open the database '%s'\n", o->db);
+		fprintf(stderr, "boxoffice: cannot open the database '%s'\n", shown);
 	return rc;
 }
 
@@ -308,22 +326,40 @@ static void main_raise_fd_limit(void)
 	}
 }
 
-static int main_seed_if_empty(const struct options *o, struct store *st)
+struct main_seed {
+	struct store *st;
+	int seeded;
+};
+
+/* Seeds the demo when no show is ahead; runs as an exclusive section so
+ * that nodes starting together on one database seed it once. */
+static int main_seed_locked(void *arg)
 {
+	struct main_seed *ms = arg;
 	struct show_summary *shows;
 	size_t n;
 
-	if (o->no_demo)
-		return 0;
-	if (store_active_shows(st, &shows, &n) != 0)
+	if (store_active_shows(ms->st, &shows, &n) != 0)
 		return -1;
 	free(shows);
 	if (n > 0)
 		return 0;
-	int created = demo_seed(st);
-	if (created < 0)
+	if (demo_seed(ms->st) < 0)
 		return -1;
-	main_log(LOG_INFO, "no show ahead: added the demo shows", NULL);
+	ms->seeded = 1;
+	return 0;
+}
+
+static int main_seed_if_empty(const struct options *o, struct store *st)
+{
+	struct main_seed ms = {st, 0};
+
+	if (o->no_demo)
+		return 0;
+	if (store_exclusive(st, main_seed_locked, &ms) != 0)
+		return -1;
+	if (ms.seeded)
+		main_log(LOG_INFO, "no show ahead: added the demo shows", NULL);
 	return 0;
 }
 
@@ -346,7 +382,7 @@ static int main_serve(const struct options *o)
 	if (main_open_store(o, &st) != 0)
 		return 1;
 	if (main_seed_if_empty(o, st) != 0) {
-		main_log(LOG_ERROR, "cannot seed the demo data", o->db);
+		main_log(LOG_ERROR, "cannot seed the demo data", NULL);
 		goto out;
 	}
 	struct api_config acfg = {
@@ -367,9 +403,12 @@ static int main_serve(const struct options *o)
 	};
 	if (http_start(&hcfg, &http) != 0)
 		goto out;
-	if (main_log_level >= LOG_INFO)
+	if (main_log_level >= LOG_INFO) {
+		char shown[512];
+		main_redact(o->db, shown, sizeof(shown));
 		fprintf(stderr, "boxoffice: serving http://%s:%u/ (%s, %s)\n", o->host,
-			http_port(http), store_backend_name(st), o->db);
+			http_port(http), store_backend_name(st), shown);
+	}
 	sigwait(&sigs, &sig);
 	main_log(LOG_INFO, "stopping", NULL);
 	rc = 0;

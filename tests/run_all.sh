@@ -102,6 +102,11 @@ for build in release:build asan:build-asan; do
 	fi
 done
 run_suite "pg-functions" summary tests/pg/run_tests.sh
+if [ -n "$PGURL" ]; then
+	# Two nodes on one database, and the database stopped under load.
+	BOXOFFICE_BIN="$ROOT/build/boxoffice" BOXOFFICE_TEST_DB=$PGURL BOXOFFICE_PG_DIR=$PGDIR \
+		run_suite "multinode-pg" summary /usr/bin/python3 tests/multinode/test_nodes.py
+fi
 
 # ThreadSanitizer: the store suites hammer one show from many threads.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}

@@ -147,6 +147,11 @@ int store_ping(struct store *st)
 	return st->ops->ping(st->state);
 }
 
+int store_exclusive(struct store *st, int (*fn)(void *arg), void *arg)
+{
+	return st->ops->exclusive(st->state, fn, arg);
+}
+
 int store_verify(struct store *st, struct store_report *report)
 {
 	memset(report, 0, sizeof(*report));

@@ -201,6 +201,7 @@ struct store_ops {
 	int (*ping)(void *state);
 	void (*set_listener)(void *state, store_listener_fn fn, void *arg);
 	int (*verify)(void *state, struct store_report *report);
+	int (*exclusive)(void *state, int (*fn)(void *arg), void *arg);
 };
 
 /* Opens the backend named by cfg->url and migrates its schema. */
@@ -229,6 +230,9 @@ int store_ping(struct store *st);
  * place). Returns 0 with the report filled (free report->text), <0 when
  * the checks could not run. */
 int store_verify(struct store *st, struct store_report *report);
+/* Runs fn while no other node of this database runs an exclusive section
+ * (start-up work such as seeding); returns fn's result or <0. */
+int store_exclusive(struct store *st, int (*fn)(void *arg), void *arg);
 int64_t store_now(const struct store *st);
 
 /* Runs a command and waits for it (tools, tests, the CLI). */

@@ -40,6 +40,7 @@ enum {
 	PG_ACQUIRE_TIMEOUT_MS = 5000,
 	PG_RECONNECT_MS = 1000,     /* listener back-off */
 	PG_MIGRATION_LOCK = 73510017,
+	PG_EXCLUSIVE_LOCK = 73510018,
 };
 
 /* Prepared calls, by index. */
@@ -159,6 +160,19 @@ static void pg_now_plus(struct timespec *ts, int ms)
 	}
 }
 
+/* An idle pooled connection has nothing to read unless the server sent
+ * its goodbye (an error and EOF): returns 1 when it is no longer usable. */
+static int pg_conn_closed(PGconn *conn)
+{
+	struct pollfd pfd = {PQsocket(conn), POLLIN, 0};
+
+	if (pfd.fd < 0)
+		return 1;
+	if (poll(&pfd, 1, 0) <= 0)
+		return 0;
+	return !PQconsumeInput(conn) || PQstatus(conn) != CONNECTION_OK;
+}
+
 /* Borrows a healthy connection; NULL when the database is unreachable or
  * the pool stays exhausted. */
 static struct pg_conn *pg_acquire(struct pg_state *s)
@@ -183,6 +197,11 @@ static struct pg_conn *pg_acquire(struct pg_state *s)
 	pthread_mutex_unlock(&s->pool_lock);
 	if (c == NULL)
 		return NULL;
+	if (c->conn != NULL && PQstatus(c->conn) == CONNECTION_OK && pg_conn_closed(c->conn)) {
+		/* Closed by the server while idle (e.g. it restarted): reset
+		 * it now rather than fail the next call on it. */
+		c->prepared = 0;
+	}
 	if (c->conn == NULL) {
 		c->conn = pg_connect(s->url);
 	} else if (PQstatus(c->conn) != CONNECTION_OK) {
@@ -1005,6 +1024,32 @@ static int pg_verify(void *state, struct store_report *report)
 	return rc;
 }
 
+/* Runs fn under a database-wide advisory lock, so that nodes starting
+ * together do not both seed the demo data. */
+static int pg_exclusive(void *state, int (*fn)(void *arg), void *arg)
+{
+	struct pg_state *s = state;
+	struct pg_conn *c = pg_acquire(s);
+	char sql[96];
+	int rc;
+
+	if (c == NULL || c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK) {
+		if (c != NULL)
+			pg_release(s, c);
+		return STORE_ERR;
+	}
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_lock(%d)", PG_EXCLUSIVE_LOCK);
+	if (pg_exec_ok(c->conn, sql) != 0) {
+		pg_release(s, c);
+		return STORE_ERR;
+	}
+	rc = fn(arg);
+	snprintf(sql, sizeof(sql), "SELECT pg_advisory_unlock(%d)", PG_EXCLUSIVE_LOCK);
+	pg_exec_ok(c->conn, sql);
+	pg_release(s, c);
+	return rc;
+}
+
 /* ---- changes from other nodes ---- */
 
 /* Tells the listener about a notification payload
@@ -1246,4 +1291,5 @@ const struct store_ops store_pg_ops = {
 	.ping = pg_ping,
 	.set_listener = pg_set_listener,
 	.verify = pg_verify,
+	.exclusive = pg_exclusive,
 };

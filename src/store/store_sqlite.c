@@ -1906,6 +1906,13 @@ static int sq_verify(void *state, struct store_report *report)
 	return rc;
 }
 
+/* One process owns a SQLite file: nothing to exclude. */
+static int sq_exclusive(void *state, int (*fn)(void *arg), void *arg)
+{
+	(void)state;
+	return fn(arg);
+}
+
 static void sq_set_listener(void *state, store_listener_fn fn, void *arg)
 {
 	struct sq_state *s = state;
@@ -1998,4 +2005,5 @@ const struct store_ops store_sqlite_ops = {
 	.ping = sq_ping,
 	.set_listener = sq_set_listener,
 	.verify = sq_verify,
+	.exclusive = sq_exclusive,
 };
