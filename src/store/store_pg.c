@@ -1001,13 +1001,8 @@ static int pg_verify(void *state, struct store_report *report)
 		return STORE_ERR;
 	}
 	for (size_t i = 0; i < sizeof(verify_checks) / sizeof(verify_checks[0]); i++) {
-		char sql[2048], *p = sql;
-		const char *q = verify_checks[i].sql, *at;
-		while ((at = strstr(q, "NOW")) != NULL) {
-			p += snprintf(p, sizeof(sql) - (size_t)(p - sql), "%.*snow()", (int)(at - q), q);
-			q = at + 3;
-		}
-		snprintf(p, sizeof(sql) - (size_t)(p - sql), "%s", q);
+		char sql[2048];
+		verify_sql(verify_checks[i].sql, "now()", sql, sizeof(sql));
 		PGresult *r = PQexec(c->conn, sql);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 			fprintf(stderr, "boxoffice: pg: verify: %s", PQerrorMessage(c->conn));

@@ -597,6 +597,34 @@ static int sq_unknown_seats(struct store_cmd *cmd, const struct sq_show *sh)
 	return cmd->nbad;
 }
 
+enum {
+	SQ_CHECK_BOOKABLE = 1, /* ACTIVE and not started */
+	SQ_CHECK_SEATS = 2,    /* every listed seat exists in the screen */
+};
+
+/* Loads the command's show and applies the checks asked for, in the API's
+ * order (found, bookable, seats). Returns 1 when a check refused the
+ * command (its outcome set), 0 to go on, -1 on a storage error. Sorts the
+ * seats when it checks them. */
+static int sq_show_check(struct sq_conn *c, struct store_cmd *cmd, int64_t now, unsigned checks,
+			 struct sq_show *sh)
+{
+	if (sq_show_for_write(c, cmd->show_id, sh) < 0)
+		return -1;
+	if (!sh->exists)
+		cmd->outcome = OUTCOME_SHOW_NOT_FOUND;
+	else if ((checks & SQ_CHECK_BOOKABLE) && (!sh->active || sh->show_time <= now))
+		cmd->outcome = OUTCOME_SHOW_NOT_BOOKABLE;
+	else if (checks & SQ_CHECK_SEATS) {
+		seat_sort(cmd->seats, (size_t)cmd->nseats);
+		if (sq_unknown_seats(cmd, sh) == 0)
+			return 0;
+		cmd->outcome = OUTCOME_UNKNOWN_SEATS;
+	} else
+		return 0;
+	return 1;
+}
+
 struct sq_cart {
 	int64_t id; /* 0 when there is no live cart */
 	int64_t created_at, expires_at;
@@ -737,21 +765,9 @@ static int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	int added = 0;
 	struct seat added_seats[BOOKING_SEATS_MAX];
 
-	if (sq_show_for_write(c, cmd->show_id, &sh) < 0)
-		return -1;
-	if (!sh.exists) {
-		cmd->outcome = OUTCOME_SHOW_NOT_FOUND;
-		return 0;
-	}
-	if (!sh.active || sh.show_time <= now) {
-		cmd->outcome = OUTCOME_SHOW_NOT_BOOKABLE;
-		return 0;
-	}
-	seat_sort(cmd->seats, (size_t)cmd->nseats);
-	if (sq_unknown_seats(cmd, &sh) > 0) {
-		cmd->outcome = OUTCOME_UNKNOWN_SEATS;
-		return 0;
-	}
+	int rc = sq_show_check(c, cmd, now, SQ_CHECK_BOOKABLE | SQ_CHECK_SEATS, &sh);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	if (sq_user_id(s, cmd->username, now, &user_id) != 0)
 		return -1;
 	if (sq_cart_get(c, cmd, user_id, now, &cart) != 0)
@@ -857,16 +873,9 @@ static int sq_do_hold_best(struct sq_state *s, struct store_cmd *cmd, int64_t no
 	unsigned char *grid;
 	int rc;
 
-	if (sq_show_for_write(c, cmd->show_id, &sh) < 0)
-		return -1;
-	if (!sh.exists) {
-		cmd->outcome = OUTCOME_SHOW_NOT_FOUND;
-		return 0;
-	}
-	if (!sh.active || sh.show_time <= now) {
-		cmd->outcome = OUTCOME_SHOW_NOT_BOOKABLE;
-		return 0;
-	}
+	rc = sq_show_check(c, cmd, now, SQ_CHECK_BOOKABLE, &sh);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	grid = calloc((size_t)sh.rows * (size_t)sh.seats_per_row, 1);
 	if (grid == NULL)
 		return -1;
@@ -942,17 +951,11 @@ static int sq_do_confirm(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	int64_t user_id, retry_id;
 	int rc;
 
-	if (sq_show_for_write(c, cmd->show_id, &sh) < 0)
-		return -1;
-	if (!sh.exists) {
-		cmd->outcome = OUTCOME_SHOW_NOT_FOUND;
-		return 0;
-	}
-	seat_sort(cmd->seats, (size_t)cmd->nseats);
-	if (sq_unknown_seats(cmd, &sh) > 0) {
-		cmd->outcome = OUTCOME_UNKNOWN_SEATS;
-		return 0;
-	}
+	/* Bookable is checked after the retry test: a confirmed booking
+	 * answers its retry even once the show has started. */
+	rc = sq_show_check(c, cmd, now, SQ_CHECK_SEATS, &sh);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	if (sq_user_id(s, cmd->username, now, &user_id) != 0)
 		return -1;
 	rc = sq_confirm_retry(c, cmd, user_id, &retry_id);
@@ -1038,19 +1041,9 @@ static int sq_do_release(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	struct sq_cart cart;
 	int64_t user_id, left;
 
-	if (sq_show_for_write(c, cmd->show_id, &sh) < 0)
-		return -1;
-	if (!sh.exists) {
-		cmd->outcome = OUTCOME_SHOW_NOT_FOUND;
-		return 0;
-	}
-	if (!cmd->all_seats) {
-		seat_sort(cmd->seats, (size_t)cmd->nseats);
-		if (sq_unknown_seats(cmd, &sh) > 0) {
-			cmd->outcome = OUTCOME_UNKNOWN_SEATS;
-			return 0;
-		}
-	}
+	int rc = sq_show_check(c, cmd, now, cmd->all_seats ? 0 : SQ_CHECK_SEATS, &sh);
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	if (sq_user_id(s, cmd->username, now, &user_id) != 0)
 		return -1;
 	if (sq_cart_get(c, cmd, user_id, now, &cart) != 0)
@@ -1878,14 +1871,8 @@ static int sq_verify(void *state, struct store_report *report)
 		return STORE_ERR;
 	}
 	for (size_t i = 0; i < sizeof(verify_checks) / sizeof(verify_checks[0]) && rc == 0; i++) {
-		char sql[2048], *p = sql;
-		const char *q = verify_checks[i].sql, *at;
-		/* "NOW" becomes the bound parameter ?1 (ms). */
-		while ((at = strstr(q, "NOW")) != NULL) {
-			p += snprintf(p, sizeof(sql) - (size_t)(p - sql), "%.*s?1", (int)(at - q), q);
-			q = at + 3;
-		}
-		snprintf(p, sizeof(sql) - (size_t)(p - sql), "%s", q);
+		char sql[2048];
+		verify_sql(verify_checks[i].sql, "?1", sql, sizeof(sql));
 		sqlite3_stmt *st;
 		if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
 			sq_log(c->db, sql);

@@ -6,6 +6,9 @@
 #ifndef BOXOFFICE_STORE_VERIFY_CHECKS_H
 #define BOXOFFICE_STORE_VERIFY_CHECKS_H
 
+#include <stdio.h>
+#include <string.h>
+
 struct verify_check {
 	const char *name;
 	const char *sql;
@@ -50,5 +53,20 @@ static const struct verify_check verify_checks[] = {
 	 "SELECT count(*), min(" VERIFY_SEAT_KEY("s") ") FROM seats s "
 	 "WHERE s.version < 0 OR (s.status <> 'AVAILABLE' AND s.version < 1)"},
 };
+
+/* Writes check's SQL with every NOW replaced by now_expr. */
+static inline void verify_sql(const char *sql, const char *now_expr, char *out, size_t size)
+{
+	const char *at;
+	size_t used = 0;
+
+	while ((at = strstr(sql, "NOW")) != NULL && used < size) {
+		used += (size_t)snprintf(out + used, size - used, "%.*s%s", (int)(at - sql), sql,
+					 now_expr);
+		sql = at + 3;
+	}
+	if (used < size)
+		snprintf(out + used, size - used, "%s", sql);
+}
 
 #endif
