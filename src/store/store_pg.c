@@ -30,6 +30,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store/cmdqueue.h"
 #include "store/embedded_sql.h"
 #include "store/store.h"
 #include "store/verify_checks.h"
@@ -118,11 +119,7 @@ struct pg_state {
 	int created, max_conns;
 	struct pg_conn **all;
 
-	pthread_mutex_t queue_lock;
-	pthread_cond_t queue_cond;
-	struct store_cmd *queue[PG_QUEUE_MAX];
-	size_t queue_head, queue_len;
-	int closing;
+	struct cmdqueue queue;
 	pthread_t *workers;
 	int nworkers;
 
@@ -775,18 +772,9 @@ static void *pg_worker_main(void *arg)
 	struct pg_state *s = arg;
 
 	for (;;) {
-		pthread_mutex_lock(&s->queue_lock);
-		while (s->queue_len == 0 && !s->closing)
-			pthread_cond_wait(&s->queue_cond, &s->queue_lock);
-		if (s->queue_len == 0) {
-			pthread_mutex_unlock(&s->queue_lock);
-			break;
-		}
-		struct store_cmd *cmd = s->queue[s->queue_head];
-		s->queue_head = (s->queue_head + 1) % PG_QUEUE_MAX;
-		s->queue_len--;
-		pthread_mutex_unlock(&s->queue_lock);
-
+		struct store_cmd *cmd;
+		if (cmdqueue_pop(&s->queue, &cmd, 1) == 0)
+			break; /* closing and drained */
 		pg_execute(s, cmd);
 		if (cmd->outcome == OUTCOME_OK || cmd->outcome == OUTCOME_CREATED)
 			pg_tell_listener(s, cmd);
@@ -798,18 +786,8 @@ static void *pg_worker_main(void *arg)
 static int pg_submit(void *state, struct store_cmd *cmd)
 {
 	struct pg_state *s = state;
-	int rc = STORE_OK;
 
-	pthread_mutex_lock(&s->queue_lock);
-	if (s->closing || s->queue_len == PG_QUEUE_MAX) {
-		rc = STORE_EBUSY;
-	} else {
-		s->queue[(s->queue_head + s->queue_len) % PG_QUEUE_MAX] = cmd;
-		s->queue_len++;
-		pthread_cond_signal(&s->queue_cond);
-	}
-	pthread_mutex_unlock(&s->queue_lock);
-	return rc;
+	return cmdqueue_push(&s->queue, cmd);
 }
 
 /* ---- reads ---- */
@@ -1191,10 +1169,7 @@ static void pg_drain(void *state)
 {
 	struct pg_state *s = state;
 
-	pthread_mutex_lock(&s->queue_lock);
-	s->closing = 1;
-	pthread_cond_broadcast(&s->queue_cond);
-	pthread_mutex_unlock(&s->queue_lock);
+	cmdqueue_close(&s->queue);
 	for (int i = 0; i < s->nworkers; i++)
 		pthread_join(s->workers[i], NULL);
 	s->nworkers = 0;
@@ -1222,8 +1197,7 @@ static void pg_close(void *state)
 	free(s->url);
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_cond_destroy(&s->pool_cond);
-	pthread_mutex_destroy(&s->queue_lock);
-	pthread_cond_destroy(&s->queue_cond);
+	cmdqueue_destroy(&s->queue);
 	free(s);
 }
 
@@ -1237,14 +1211,13 @@ static int pg_open(const struct store_config *cfg, void **state)
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_cond_init(&s->pool_cond, NULL);
-	pthread_mutex_init(&s->queue_lock, NULL);
-	pthread_cond_init(&s->queue_cond, NULL);
 	s->url = strdup(cfg->url);
 	/* Writers use at most pool-1 connections so reads always find one. */
 	s->max_conns = pool + 1;
 	s->all = calloc((size_t)s->max_conns, sizeof(*s->all));
 	s->workers = calloc((size_t)pool, sizeof(*s->workers));
-	if (s->url == NULL || s->all == NULL || s->workers == NULL)
+	if (s->url == NULL || s->all == NULL || s->workers == NULL ||
+	    cmdqueue_init(&s->queue, PG_QUEUE_MAX) != 0)
 		goto fail;
 
 	PGconn *c = pg_connect(s->url);

@@ -26,6 +26,7 @@
 
 #include "core/bestseat.h"
 #include "core/timefmt.h"
+#include "store/cmdqueue.h"
 #include "store/embedded_sql.h"
 #include "store/store.h"
 #include "store/verify_checks.h"
@@ -242,11 +243,7 @@ struct sq_state {
 	struct sq_conn *writer_conn;
 	pthread_t writer;
 	int writer_started;
-	pthread_mutex_t queue_lock;
-	pthread_cond_t queue_cond;
-	struct store_cmd *queue[SQ_QUEUE_MAX];
-	size_t queue_head, queue_len;
-	int closing;
+	struct cmdqueue queue;
 
 	store_listener_fn listener;
 	void *listener_arg;
@@ -1513,24 +1510,14 @@ static void *sq_writer_main(void *arg)
 	struct store_cmd *batch[SQ_BATCH_MAX];
 
 	for (;;) {
-		size_t n = 0;
-
-		pthread_mutex_lock(&s->queue_lock);
-		while (s->queue_len == 0 && !s->closing)
-			pthread_cond_wait(&s->queue_cond, &s->queue_lock);
-		while (n < SQ_BATCH_MAX && s->queue_len > 0) {
-			batch[n++] = s->queue[s->queue_head];
-			s->queue_head = (s->queue_head + 1) % SQ_QUEUE_MAX;
-			s->queue_len--;
-		}
-		pthread_mutex_unlock(&s->queue_lock);
+		size_t n = cmdqueue_pop(&s->queue, batch, SQ_BATCH_MAX);
 		if (n == 0)
 			break; /* closing and drained */
 		sq_run_batch(s, batch, n);
-		pthread_mutex_lock(&s->queue_lock);
+		pthread_mutex_lock(&s->pool_lock);
 		store_listener_fn listener = s->listener;
 		void *listener_arg = s->listener_arg;
-		pthread_mutex_unlock(&s->queue_lock);
+		pthread_mutex_unlock(&s->pool_lock);
 		for (size_t i = 0; i < n; i++) {
 			if (listener && sq_outcome_commits(batch[i]->outcome))
 				listener(listener_arg, batch[i]);
@@ -1543,19 +1530,9 @@ static void *sq_writer_main(void *arg)
 static int sq_submit(void *state, struct store_cmd *cmd)
 {
 	struct sq_state *s = state;
-	int rc = STORE_OK;
 
 	assert(cmd->done != NULL);
-	pthread_mutex_lock(&s->queue_lock);
-	if (s->closing || s->queue_len == SQ_QUEUE_MAX) {
-		rc = STORE_EBUSY;
-	} else {
-		s->queue[(s->queue_head + s->queue_len) % SQ_QUEUE_MAX] = cmd;
-		s->queue_len++;
-		pthread_cond_signal(&s->queue_cond);
-	}
-	pthread_mutex_unlock(&s->queue_lock);
-	return rc;
+	return cmdqueue_push(&s->queue, cmd);
 }
 
 /* ---- schema ---- */
@@ -1904,10 +1881,10 @@ static void sq_set_listener(void *state, store_listener_fn fn, void *arg)
 {
 	struct sq_state *s = state;
 
-	pthread_mutex_lock(&s->queue_lock);
+	pthread_mutex_lock(&s->pool_lock);
 	s->listener = fn;
 	s->listener_arg = arg;
-	pthread_mutex_unlock(&s->queue_lock);
+	pthread_mutex_unlock(&s->pool_lock);
 }
 
 /* ---- lifecycle ---- */
@@ -1918,10 +1895,7 @@ static void sq_drain(void *state)
 
 	if (!s->writer_started)
 		return;
-	pthread_mutex_lock(&s->queue_lock);
-	s->closing = 1;
-	pthread_cond_broadcast(&s->queue_cond);
-	pthread_mutex_unlock(&s->queue_lock);
+	cmdqueue_close(&s->queue);
 	pthread_join(s->writer, NULL);
 	s->writer_started = 0;
 }
@@ -1941,8 +1915,7 @@ static void sq_close(void *state)
 		s->all_conns = next;
 	}
 	pthread_mutex_destroy(&s->pool_lock);
-	pthread_mutex_destroy(&s->queue_lock);
-	pthread_cond_destroy(&s->queue_cond);
+	cmdqueue_destroy(&s->queue);
 	free(s);
 }
 
@@ -1957,8 +1930,10 @@ static int sq_open(const struct store_config *cfg, void **state)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->pool_lock, NULL);
-	pthread_mutex_init(&s->queue_lock, NULL);
-	pthread_cond_init(&s->queue_cond, NULL);
+	if (cmdqueue_init(&s->queue, SQ_QUEUE_MAX) != 0) {
+		sq_close(s);
+		return STORE_ERR;
+	}
 	if (*path == '\0' || strlen(path) >= sizeof(s->path)) {
 		sq_close(s);
 		return STORE_EINVAL;
