@@ -211,6 +211,8 @@ int store_run(struct store *st, struct store_cmd *cmd)
 			pthread_cond_wait(&w.cond, &w.lock);
 		pthread_mutex_unlock(&w.lock);
 	}
+	cmd->done = NULL; /* the waiter dies with this frame */
+	cmd->arg = NULL;
 	pthread_mutex_destroy(&w.lock);
 	pthread_cond_destroy(&w.cond);
 	return rc;
