@@ -62,7 +62,6 @@ enum sq_stmt_id {
 	SQ_CART_GET,
 	SQ_CART_EXPIRE,
 	SQ_CART_INSERT,
-	SQ_REF_EXISTS,
 	SQ_SEAT_TAKE,
 	SQ_SEAT_MINE,
 	SQ_BSEAT_INSERT,
@@ -155,8 +154,8 @@ static const char *const sq_sql[SQ_STMT_COUNT] = {
 			   "WHERE id = ?1 AND status = 'STAGED' AND expires_at <= ?2",
 	[SQ_CART_INSERT] = "INSERT INTO bookings(show_id, user_id, status, total_seats, "
 			   "booking_reference, created_at, expires_at) "
-			   "VALUES (?1, ?2, 'STAGED', 0, ?3, ?4, ?5)",
-	[SQ_REF_EXISTS] = "SELECT 1 FROM bookings WHERE booking_reference = ?1",
+			   "VALUES (?1, ?2, 'STAGED', 0, ?3, ?4, ?5) "
+			   "ON CONFLICT (booking_reference) DO NOTHING",
 	[SQ_SEAT_TAKE] = "UPDATE seats SET status = 'HELD', booking_id = ?4, held_at = ?5, "
 			 "held_by_user_id = ?6, held_expiry = ?7, version = version + 1 "
 			 "WHERE show_id = ?1 AND seat_row = ?2 AND seat_number = ?3 AND "
@@ -706,18 +705,7 @@ static int sq_cart_create(struct sq_state *s, struct store_cmd *cmd, int64_t use
 	for (int attempt = 0; attempt < SQ_REF_ATTEMPTS; attempt++) {
 		if (booking_ref_new(sq_random_cb, s, ref) != 0)
 			return -1;
-		sqlite3_stmt *st = sq_stmt(c, SQ_REF_EXISTS);
-		if (st == NULL)
-			return -1;
-		sqlite3_bind_text(st, 1, ref, -1, SQLITE_STATIC);
-		int rc = sq_step_row(c, st);
-		if (rc < 0)
-			return -1;
-		if (rc == 1) {
-			sqlite3_reset(st);
-			continue; /* taken: draw again */
-		}
-		st = sq_stmt(c, SQ_CART_INSERT);
+		sqlite3_stmt *st = sq_stmt(c, SQ_CART_INSERT);
 		if (st == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, cmd->show_id);
@@ -725,8 +713,11 @@ static int sq_cart_create(struct sq_state *s, struct store_cmd *cmd, int64_t use
 		sqlite3_bind_text(st, 3, ref, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 4, now);
 		sqlite3_bind_int64(st, 5, now + s->cfg.hold_ttl_ms);
-		if (sq_step_done(c, st) != 1)
+		int n = sq_step_done(c, st);
+		if (n < 0)
 			return -1;
+		if (n == 0)
+			continue; /* the reference is taken: draw again */
 		cart->id = sqlite3_last_insert_rowid(c->db);
 		cart->created_at = now;
 		cart->expires_at = now + s->cfg.hold_ttl_ms;
@@ -848,13 +839,16 @@ static int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 		sqlite3_bind_int64(st, 3, held);
 		if (sq_step_done(c, st) != 1)
 			return -1;
-		st = sq_stmt(c, SQ_CART_SEATS_REFRESH);
-		if (st == NULL)
-			return -1;
-		sqlite3_bind_int64(st, 1, cart.id);
-		sqlite3_bind_int64(st, 2, expires);
-		if (sq_step_done(c, st) < 0)
-			return -1;
+		/* Its seats follow, unless they already carry this expiry. */
+		if (expires != cart.expires_at) {
+			st = sq_stmt(c, SQ_CART_SEATS_REFRESH);
+			if (st == NULL)
+				return -1;
+			sqlite3_bind_int64(st, 1, cart.id);
+			sqlite3_bind_int64(st, 2, expires);
+			if (sq_step_done(c, st) < 0)
+				return -1;
+		}
 	}
 	if (sq_load_booking(c, cart.id, now, &cmd->booking) != 0)
 		return -1;
