@@ -80,6 +80,9 @@ run_backend() {
 	run_suite "http-$name-$tag" summary /usr/bin/python3 tests/http/test_api.py
 	run_suite "idempotency-$name-$tag" summary /usr/bin/python3 tests/http/test_idempotency.py
 	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
+	# kill -9 under load; on PostgreSQL also one database stop
+	BOXOFFICE_PG_DIR=$([ "$db" = sqlite ] || echo "$PGDIR") \
+		run_suite "crash-$name-$tag" summary /usr/bin/python3 tests/crash/test_crash.py
 	unset BOXOFFICE_TEST_DB
 }
 
