@@ -973,6 +973,7 @@ static int pg_verify(void *state, struct store_report *report)
 	int rc = STORE_OK;
 
 	if (c == NULL || c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK ||
+	    (s->cfg.clock != NULL && pg_set_clock(s, c) != 0) ||
 	    pg_exec_ok(c->conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0) {
 		if (c != NULL)
 			pg_release(s, c);
@@ -980,7 +981,8 @@ static int pg_verify(void *state, struct store_report *report)
 	}
 	for (size_t i = 0; i < sizeof(verify_checks) / sizeof(verify_checks[0]); i++) {
 		char sql[2048];
-		verify_sql(verify_checks[i].sql, "now()", sql, sizeof(sql));
+		/* bo_now(): the store's clock (a test clock when one is set). */
+		verify_sql(verify_checks[i].sql, "bo_now()", sql, sizeof(sql));
 		PGresult *r = PQexec(c->conn, sql);
 		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
 			fprintf(stderr, "boxoffice: pg: verify: %s", PQerrorMessage(c->conn));

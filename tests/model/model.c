@@ -578,6 +578,10 @@ struct m_verdict {
 	char msg[MODEL_TEXT];
 };
 
+/* The fake clock never goes back from one run to the next (see
+ * m_world_open). */
+static int64_t model_clock_floor;
+
 struct m_world {
 	struct store *st;
 	struct store_config cfg;
@@ -1538,7 +1542,12 @@ static int m_world_open(struct m_world *w, const struct m_plan *p, int nops)
 		}
 		snprintf(w->url, sizeof(w->url), "sqlite:%s/model.db", w->dir);
 	}
+	/* Each run starts after every hold of the runs before it has expired
+	 * on the fake timeline, so a database shared by the runs of this
+	 * process (PostgreSQL) stays consistent for store_verify. */
 	w->t0 = timefmt_now_ms();
+	if (w->t0 < model_clock_floor)
+		w->t0 = model_clock_floor;
 	atomic_store(&w->now, w->t0);
 	w->cfg.url = w->url;
 	w->cfg.hold_ttl_ms = MODEL_TTL_MS;
@@ -1591,6 +1600,9 @@ static int m_world_open(struct m_world *w, const struct m_plan *p, int nops)
 
 static void m_world_close(struct m_world *w)
 {
+	int64_t after = atomic_load(&w->now) + MODEL_LIFE_MS + MODEL_SECOND_MS;
+	if (after > model_clock_floor)
+		model_clock_floor = after;
 	if (w->st)
 		store_close(w->st);
 	w->st = NULL;

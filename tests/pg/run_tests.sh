@@ -80,10 +80,12 @@ done
 if [ "$migrations_ok" -ne 1 ]; then
 	finish
 fi
-if [ "$(q -c "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations")" = "1,2" ]; then
-	pass "migrations recorded as versions 1,2"
+# Every file's version recorded, in order (the file names say which).
+want_versions=$(for f in "$SQL_DIR"/[0-9]*.sql; do basename "$f" | sed -E 's/^0*([0-9]+).*/\1/'; done | paste -sd,)
+if [ "$(q -c "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_migrations")" = "$want_versions" ]; then
+	pass "migrations recorded as versions $want_versions"
 else
-	fail "migrations recorded as versions 1,2"
+	fail "migrations recorded as versions $want_versions"
 fi
 
 # A failing migration leaves nothing behind (the server relies on it).
