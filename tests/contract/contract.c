@@ -44,6 +44,7 @@
 #include "core/outcome.h"
 #include "core/seat.h"
 #include "core/timefmt.h"
+#include "../common/seat_text.h"
 #include "store/store.h"
 
 /* The one switch: which backend runs when BOXOFFICE_TEST_DB is not set
@@ -153,25 +154,6 @@ __attribute__((format(printf, 4, 5))) static void contract_check(bool ok, const 
 	_fail(file, line);
 }
 
-static void contract_seats_text(const struct seat *s, int n, char *buf, size_t size)
-{
-	size_t used = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; i < n; i++) {
-		char label[SEAT_LABEL_SIZE];
-		if (s[i].row < 0 || s[i].row >= SEAT_ROWS_MAX || s[i].number < 1 ||
-		    s[i].number > SEAT_NUMBER_MAX)
-			snprintf(label, sizeof(label), "?");
-		else
-			seat_format(s[i], label);
-		int w = snprintf(buf + used, size - used, "%s%s", i ? " " : "", label);
-		if (w < 0 || (size_t)w >= size - used)
-			return;
-		used += (size_t)w;
-	}
-}
-
 /* Parses a space-separated list of labels written in a test. */
 static int contract_seats_parse(const char *labels, struct seat *out, int max)
 {
@@ -205,7 +187,7 @@ static void contract_assert_seats(const struct seat *got, int n, const char *lab
 	for (int i = 0; same && i < n; i++)
 		same = seat_compare(&got[i], &want[i]) == 0;
 	if (!same)
-		contract_seats_text(got, n, gtext, sizeof(gtext));
+		test_seats_text(got, n, gtext, sizeof(gtext));
 	contract_check(same, file, line, "seats: got [%s], want [%s]", same ? "" : gtext, labels);
 }
 #define assert_seats(got, n, labels) contract_assert_seats((got), (n), (labels), __FILE__, __LINE__)
@@ -215,7 +197,7 @@ static void contract_assert_outcome(const struct store_cmd *c, enum outcome want
 {
 	char text[CONTRACT_TEXT_MAX];
 
-	contract_seats_text(c->bad, c->nbad, text, sizeof(text));
+	test_seats_text(c->bad, c->nbad, text, sizeof(text));
 	contract_check(c->outcome == want, file, line, "outcome: got %s (bad [%s]), want %s",
 	               outcome_name(c->outcome), text, outcome_name(want));
 }
@@ -252,7 +234,7 @@ static void contract_assert_changes(const struct store_cmd *c, int64_t show_id,
 	for (int i = 0; same && i < n; i++)
 		same = seat_compare(&got[i], &want[i]) == 0;
 	if (!same)
-		contract_seats_text(got, n, gtext, sizeof(gtext));
+		test_seats_text(got, n, gtext, sizeof(gtext));
 	contract_check(same, file, line, "changes to status %d: got [%s], want [%s]", (int)status,
 	               same ? "" : gtext, labels);
 }

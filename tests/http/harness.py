@@ -17,6 +17,7 @@ import http.client
 import itertools
 import json
 import os
+import resource
 import re
 import secrets
 import shutil
@@ -276,6 +277,20 @@ def expect_error_one_of(resp, choices, what):
 
 # --------------------------------------------------------------------------
 # servers
+
+def raise_nofile_limit():
+    """Lifts this process's open-file limit to its hard limit (1,000
+    concurrent clients need as many sockets); returns the soft limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)
+    if soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            pass
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
 
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

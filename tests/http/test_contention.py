@@ -15,7 +15,6 @@ Run from the repository root:  /usr/bin/python3 tests/http/test_contention.py
 import http.client
 import json
 import os
-import resource
 import sys
 import threading
 import urllib.parse
@@ -23,7 +22,7 @@ import urllib.parse
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (REF_RE, all_seats, check, eq, expect, new_show, run, short,  # noqa: E402
+from harness import (raise_nofile_limit, REF_RE, all_seats, check, eq, expect, new_show, run, short,  # noqa: E402
                      unique_user)
 
 SPECS = {"main": {"args": []}}
@@ -31,18 +30,6 @@ SOCKET_TIMEOUT = 30.0
 BARRIER_TIMEOUT = 120.0
 SAME_SEAT_CLIENTS = 1000
 DISTINCT_ROWS, DISTINCT_PER_ROW = 10, 20  # 200 seats, one client each
-
-
-def raise_nofile_limit():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 1 << 20)
-    if soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
 def open_connections(port, n):

@@ -60,6 +60,7 @@
 #include "core/outcome.h"
 #include "core/seat.h"
 #include "core/timefmt.h"
+#include "../common/seat_text.h"
 #include "store/store.h"
 
 #define MODEL_SECOND_MS INT64_C(1000)
@@ -648,25 +649,6 @@ static void m_tabs(const struct m_world *w, int64_t at, char buf[32])
 		m_trel(at - w->t0, buf);
 }
 
-static void m_seats_text(const struct seat *s, int n, char *buf, size_t size)
-{
-	size_t used = 0;
-
-	buf[0] = '\0';
-	for (int i = 0; i < n; i++) {
-		char label[SEAT_LABEL_SIZE];
-		if (s[i].row < 0 || s[i].row >= SEAT_ROWS_MAX || s[i].number < 1 ||
-		    s[i].number > SEAT_NUMBER_MAX)
-			snprintf(label, sizeof(label), "?");
-		else
-			seat_format(s[i], label);
-		int k = snprintf(buf + used, size - used, "%s%s", i ? " " : "", label);
-		if (k < 0 || (size_t)k >= size - used)
-			return;
-		used += (size_t)k;
-	}
-}
-
 static const char *m_seat_status_name(enum seat_status s)
 {
 	return s == SEAT_AVAILABLE ? "AVAILABLE" : s == SEAT_HELD ? "HELD" : "BOOKED";
@@ -678,7 +660,7 @@ static void m_booking_text(const struct m_world *w, const char *ref, enum bookin
 {
 	char s[MODEL_SEATS_TEXT], tc[32], te[32], tf[32], tx[32];
 
-	m_seats_text(seats, n, s, sizeof(s));
+	test_seats_text(seats, n, s, sizeof(s));
 	m_tabs(w, created, tc);
 	m_tabs(w, expires, te);
 	m_tabs(w, confirmed, tf);
@@ -710,7 +692,7 @@ static void m_op_text(const struct m_op *op, char *buf, size_t size)
 	const char *user = model_user_names[op->user];
 
 	m_trel(op->at, t);
-	m_seats_text(op->seats, op->nseats, s, sizeof(s));
+	test_seats_text(op->seats, op->nseats, s, sizeof(s));
 	if (op->show < 0)
 		snprintf(show, sizeof(show), "noshow");
 	else
@@ -749,7 +731,7 @@ static void m_result_text(const struct m_world *w, const struct m_op *op, const 
 	if (op->kind == M_CANCEL)
 		snprintf(pre, sizeof(pre), "(%s) ", ref);
 	if (c->outcome != OUTCOME_OK) {
-		m_seats_text(c->bad, c->nbad, s, sizeof(s));
+		test_seats_text(c->bad, c->nbad, s, sizeof(s));
 		snprintf(buf, size, "%s-> %s%s%s%s", pre, outcome_name(c->outcome),
 		         c->nbad ? " [" : "", s, c->nbad ? "]" : "");
 		return;
@@ -758,7 +740,7 @@ static void m_result_text(const struct m_world *w, const struct m_op *op, const 
 		snprintf(buf, size, "-> OK (%" PRId64 " expired)", c->expired);
 		return;
 	}
-	m_seats_text(c->booking.seats, c->booking.nseats, s, sizeof(s));
+	test_seats_text(c->booking.seats, c->booking.nseats, s, sizeof(s));
 	m_tabs(w, c->booking.expires_at, t);
 	snprintf(buf, size, "%s-> OK %s %s [%s]%s%s", pre, c->booking.reference,
 	         booking_status_name(c->booking.status), s,
@@ -842,8 +824,8 @@ static void m_check_show(struct m_world *w, int s)
 	if (!same) {
 		char g[3][MODEL_SEATS_TEXT], x[3][MODEL_SEATS_TEXT];
 		for (int k = 0; k < 3; k++) {
-			m_seats_text(got[k], ngot[k], g[k], sizeof(g[k]));
-			m_seats_text(want[k], nwant[k], x[k], sizeof(x[k]));
+			test_seats_text(got[k], ngot[k], g[k], sizeof(g[k]));
+			test_seats_text(want[k], nwant[k], x[k], sizeof(x[k]));
 		}
 		m_diverge(w, "show_details",
 		          "show%d seats:\n    got  available [%s] held [%s] booked [%s]\n"
@@ -1040,7 +1022,7 @@ static int m_check_best(struct m_world *w, const struct m_op *op, const struct b
 	int cart = m_live_cart(m, op->user, op->show), n = 0;
 	char s[MODEL_SEATS_TEXT];
 
-	m_seats_text(got->seats, got->nseats, s, sizeof(s));
+	test_seats_text(got->seats, got->nseats, s, sizeof(s));
 	if (cart >= 0)
 		for (int i = 0; i < m->b[cart].nseats; i++)
 			if (!m_seats_has(got->seats, got->nseats, m->b[cart].seats[i])) {
@@ -1065,7 +1047,7 @@ static int m_check_best(struct m_world *w, const struct m_op *op, const struct b
 		return n;
 	for (int i = 1; i < n; i++) {
 		if (chosen[i].row != chosen[0].row || chosen[i].number != chosen[0].number + i) {
-			m_seats_text(chosen, n, s, sizeof(s));
+			test_seats_text(chosen, n, s, sizeof(s));
 			m_diverge(w, "hold_best",
 			          "chosen seats [%s] are not side by side in one row", s);
 			return -1;
@@ -1167,8 +1149,8 @@ static void m_step(struct m_world *w, const struct m_op *op, char *result, bool 
 		model_hist[op->kind][c->outcome < OUTCOME_COUNT ? c->outcome : 0]++;
 
 	char gb[MODEL_SEATS_TEXT], wb[MODEL_SEATS_TEXT];
-	m_seats_text(c->bad, c->nbad, gb, sizeof(gb));
-	m_seats_text(e.bad, e.nbad, wb, sizeof(wb));
+	test_seats_text(c->bad, c->nbad, gb, sizeof(gb));
+	test_seats_text(e.bad, e.nbad, wb, sizeof(wb));
 	if (c->outcome != e.outcome) {
 		m_diverge(w, "outcome", "expected %s%s%s%s, got %s%s%s%s", outcome_name(e.outcome),
 		          e.nbad ? " [" : "", wb, e.nbad ? "]" : "", outcome_name(c->outcome),

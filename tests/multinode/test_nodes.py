@@ -39,7 +39,6 @@ import http.client
 import json
 import os
 import re
-import resource
 import shlex
 import subprocess
 import sys
@@ -51,7 +50,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
 
 import harness  # noqa: E402
-from harness import (REF_RE, Server, ServerStartError, TestFailure, all_seats, check, eq, expect,  # noqa: E402
+from harness import (raise_nofile_limit, REF_RE, Server, ServerStartError, TestFailure, all_seats, check, eq, expect,  # noqa: E402
                      expect_error, natural, new_show, run, seat_key, short, unique_user)
 
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
@@ -290,18 +289,6 @@ def user_bookings(c, user, what):
 
 # --------------------------------------------------------------------------
 # raw concurrent clients (no retries: every answer is recorded as it came)
-
-def raise_nofile_limit():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY:
-        hard = max(soft, 1 << 20)
-    if soft < hard:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        except (ValueError, OSError):
-            pass
-    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
 
 def raw_post(conn, path, body):
     conn.request("POST", path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
