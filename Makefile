@@ -29,7 +29,7 @@ test:
 	@cmake --preset asan >/dev/null
 	@cmake --build build-asan -j$(JOBS)
 	@cmake --preset tsan >/dev/null
-	@cmake --build build-tsan -j$(JOBS) --target contract_tests model_tests
+	@cmake --build build-tsan -j$(JOBS) --target boxoffice contract_tests model_tests
 	@tests/run_all.sh
 
 bench:

@@ -391,9 +391,10 @@ static int main_serve(const struct options *o)
 	};
 	if (api_create(&acfg, st, &srv.api) != 0)
 		goto out;
-	store_set_listener(st, main_on_commit, &srv);
+	/* The sweeper exists before the listener that tells it about holds. */
 	if (sweeper_start(st, &srv.sweeper) != 0)
 		goto out;
+	store_set_listener(st, main_on_commit, &srv);
 	struct http_config hcfg = {
 		.host = o->host,
 		.port = (uint16_t)o->port,
@@ -413,15 +414,16 @@ static int main_serve(const struct options *o)
 	main_log(LOG_INFO, "stopping", NULL);
 	rc = 0;
 out:
-	/* Order matters: stop taking connections, stop the sweeper, finish
-	 * every queued write (which resumes its suspended request), stop
-	 * HTTP (answers flush), and only then close storage. */
+	/* Order matters: stop taking connections; finish every queued write
+	 * (each resumes its suspended request; the listener, which may tell
+	 * the sweeper about holds, runs for the last time); stop the sweeper
+	 * (its writes are now refused); stop HTTP (answers flush); and only
+	 * then close storage. */
 	if (http != NULL)
 		http_quiesce(http);
-	sweeper_stop(srv.sweeper);
-	srv.sweeper = NULL;
 	if (st != NULL)
 		store_drain(st);
+	sweeper_stop(srv.sweeper);
 	http_stop(http);
 	store_close(st);
 	api_destroy(srv.api);

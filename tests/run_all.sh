@@ -126,13 +126,18 @@ if [ -n "$PGURL" ]; then
 		run_suite "multinode-pg" summary /usr/bin/python3 tests/multinode/test_nodes.py
 fi
 
-# ThreadSanitizer: the store suites hammer one show from many threads.
+# ThreadSanitizer: the store suites and the server under the contention
+# test hammer one show from many threads.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 CMOCKA_MESSAGE_OUTPUT=TAP run_suite "contract-sqlite-tsan" tap build-tsan/tests/contract_tests
 run_suite "model-sqlite-tsan" summary build-tsan/tests/model_tests --runs 5
+BOXOFFICE_BIN="$ROOT/build-tsan/boxoffice" BOXOFFICE_START_TIMEOUT=30 \
+	run_suite "contention-sqlite-tsan" summary /usr/bin/python3 tests/http/test_contention.py
 if [ -n "$PGURL" ]; then
 	BOXOFFICE_TEST_DB=$(fresh_db "$PGURL" contract_tsan) CMOCKA_MESSAGE_OUTPUT=TAP \
 		run_suite "contract-pg-tsan" tap build-tsan/tests/contract_tests
+	BOXOFFICE_BIN="$ROOT/build-tsan/boxoffice" BOXOFFICE_START_TIMEOUT=30 BOXOFFICE_TEST_DB=$PGURL \
+		run_suite "contention-pg-tsan" summary /usr/bin/python3 tests/http/test_contention.py
 fi
 
 if [ ${#failed_suites[@]} -gt 0 ]; then
