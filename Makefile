@@ -3,8 +3,10 @@
 #   make run    install what is missing, build, serve the demo on 127.0.0.1:8080
 #   make test   install what tests need, build (release, ASan+UBSan, TSan), run every suite
 #   make bench  wrk benchmarks, results in BENCHMARKS.md format
+#   make soak   the model-based random test for SOAK_SECONDS (default 600);
+#               BOXOFFICE_TEST_DB=postgres://... runs it on PostgreSQL
 #   make clean
-.PHONY: all build deps run test bench clean format
+.PHONY: all build deps run test bench soak clean format
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DB ?= sqlite:boxoffice.db
@@ -37,6 +39,12 @@ bench:
 	@cmake --preset release >/dev/null
 	@cmake --build build -j$(JOBS) --target boxoffice
 	@bench/run.sh
+
+SOAK_SECONDS ?= 600
+soak: deps
+	@cmake --preset release >/dev/null
+	@cmake --build build -j$(JOBS) --target model_tests
+	@./build/tests/model_tests --seconds $(SOAK_SECONDS) --steps 400
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

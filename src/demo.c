@@ -14,24 +14,24 @@ enum {
 	DEMO_SHOWS_PER_DAY = 4,
 	DEMO_SLOT_MS = 3 * 60 * 60 * 1000, /* longer than any demo movie */
 	DEMO_DAY_MS = 24 * 60 * 60 * 1000,
-	DEMO_RUN_DAYS = 60,                /* lastShowDate: today + this */
+	DEMO_RUN_DAYS = 60, /* lastShowDate: today + this */
 };
 
 static const struct {
 	const char *name;
 	int rows, seats_per_row;
 } demo_screens[] = {
-	{"Screen 1", 10, 20},
-	{"Screen 2", 8, 16},
-	{"Grand Hall", 15, 30},
+    {"Screen 1", 10, 20},
+    {"Screen 2", 8, 16},
+    {"Grand Hall", 15, 30},
 };
 
 static const struct {
 	const char *name;
 	int minutes;
 } demo_movies[] = {
-	{"The Quiet Orbit", 124}, {"Paper Lanterns", 98},  {"Northbound Freight", 141},
-	{"A Map of Tides", 110},  {"Midnight Ledger", 132},
+    {"The Quiet Orbit", 124}, {"Paper Lanterns", 98},   {"Northbound Freight", 141},
+    {"A Map of Tides", 110},  {"Midnight Ledger", 132},
 };
 
 static int demo_run(struct store *st, struct store_cmd *cmd)
@@ -82,9 +82,11 @@ int demo_seed(struct store *st)
 				memset(cmd, 0, sizeof(*cmd));
 				cmd->op = STORE_OP_CREATE_SHOW;
 				cmd->screen_id = screen_ids[s];
-				cmd->movie_id = movie_ids[((size_t)day * 7 + (size_t)k * 3 + s) % nmovies];
+				cmd->movie_id =
+				    movie_ids[((size_t)day * 7 + (size_t)k * 3 + s) % nmovies];
 				cmd->show_time = first + (int64_t)day * DEMO_DAY_MS +
-						 (int64_t)k * DEMO_SLOT_MS + (int64_t)s * 30 * 60 * 1000;
+				                 (int64_t)k * DEMO_SLOT_MS +
+				                 (int64_t)s * 30 * 60 * 1000;
 				if (demo_run(st, cmd) != 0) {
 					shows = -1;
 					goto done;

@@ -18,7 +18,7 @@
 enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 enum {
-	OPT_TTL_MAX = 7 * 24 * 3600,  /* seconds */
+	OPT_TTL_MAX = 7 * 24 * 3600, /* seconds */
 	OPT_THREADS_MAX = 256,
 	OPT_POOL_MAX = 1000,
 };
@@ -42,52 +42,60 @@ static enum log_level main_log_level = LOG_INFO;
 static void main_log(enum log_level level, const char *msg, const char *detail)
 {
 	if (level <= main_log_level)
-		fprintf(stderr, "boxoffice: %s%s%s\n", msg, detail ? ": " : "", detail ? detail : "");
+		fprintf(stderr, "boxoffice: %s%s%s\n", msg, detail ? ": " : "",
+		        detail ? detail : "");
 }
 
 static void main_usage(FILE *out)
 {
-	fputs("usage: boxoffice [serve|migrate|seed [--demo]|verify|version|help] [options]\n"
-	      "\n"
-	      "Commands:\n"
-	      "  serve      migrate, seed the demo when no show is ahead, and serve the API (default)\n"
-	      "  migrate    create or upgrade the database schema, then exit\n"
-	      "  seed       add the demo screens, movies and future shows (--demo), then exit\n"
-	      "  verify     check every invariant of the database; exit 1 on a violation\n"
-	      "  version    print the version\n"
-	      "  help       print this help\n"
-	      "\n"
-	      "Options (each also read from the environment variable shown):\n"
-	      "  --db URL                   sqlite:PATH (default sqlite:boxoffice.db) or\n"
-	      "                             postgres://USER@HOST:PORT/DB            BOXOFFICE_DB\n"
-	      "  --listen HOST:PORT         address to serve on (default 127.0.0.1:8080) BOXOFFICE_LISTEN\n"
-	      "  --hold-ttl SECONDS         how long a hold lasts (default 1200)        BOXOFFICE_HOLD_TTL\n"
-	      "  --hold-max-lifetime SECONDS  cap on a cart's life from its creation\n"
-	      "                             (default 2 x hold-ttl)            BOXOFFICE_HOLD_MAX_LIFETIME\n"
-	      "  --idempotency-ttl SECONDS  how long Idempotency-Key answers are replayed\n"
-	      "                             (default 86400)                  BOXOFFICE_IDEMPOTENCY_TTL\n"
-	      "  --max-seats-per-request N  seats in one hold/confirm (default 10, max 100)\n"
-	      "                                                    BOXOFFICE_MAX_SEATS_PER_REQUEST\n"
-	      "  --max-seats-per-user N     seats one user may hold in one show (default 10, max 100)\n"
-	      "                                                       BOXOFFICE_MAX_SEATS_PER_USER\n"
-	      "  --admin-token TOKEN        enables the admin API with this bearer token\n"
-	      "                                                             BOXOFFICE_ADMIN_TOKEN\n"
-	      "  --threads N                HTTP worker threads (default: the number of cores)\n"
-	      "                                                                 BOXOFFICE_THREADS\n"
-	      "  --db-pool N                database connections, PostgreSQL (default 8)\n"
-	      "                                                                 BOXOFFICE_DB_POOL\n"
-	      "  --log-level LEVEL          error, warn, info or debug (default info)\n"
-	      "                                                               BOXOFFICE_LOG_LEVEL\n"
-	      "  --no-demo                  serve: never add demo data\n"
-	      "  --demo                     seed: add the demo data (the only data set)\n"
-	      "  -h, --help                 print this help\n",
-	      out);
+	fputs(
+	    "usage: boxoffice [serve|migrate|seed [--demo]|verify|version|help] [options]\n"
+	    "\n"
+	    "Commands:\n"
+	    "  serve      migrate, seed the demo when no show is ahead, and serve the API "
+	    "(default)\n"
+	    "  migrate    create or upgrade the database schema, then exit\n"
+	    "  seed       add the demo screens, movies and future shows (--demo), then exit\n"
+	    "  verify     check every invariant of the database; exit 1 on a violation\n"
+	    "  version    print the version\n"
+	    "  help       print this help\n"
+	    "\n"
+	    "Options (each also read from the environment variable shown):\n"
+	    "  --db URL                   sqlite:PATH (default sqlite:boxoffice.db) or\n"
+	    "                             postgres://USER@HOST:PORT/DB            BOXOFFICE_DB\n"
+	    "  --listen HOST:PORT         address to serve on (default 127.0.0.1:8080) "
+	    "BOXOFFICE_LISTEN\n"
+	    "  --hold-ttl SECONDS         how long a hold lasts (default 1200)        "
+	    "BOXOFFICE_HOLD_TTL\n"
+	    "  --hold-max-lifetime SECONDS  cap on a cart's life from its creation\n"
+	    "                             (default 2 x hold-ttl)            "
+	    "BOXOFFICE_HOLD_MAX_LIFETIME\n"
+	    "  --idempotency-ttl SECONDS  how long Idempotency-Key answers are replayed\n"
+	    "                             (default 86400)                  "
+	    "BOXOFFICE_IDEMPOTENCY_TTL\n"
+	    "  --max-seats-per-request N  seats in one hold/confirm (default 10, max 100)\n"
+	    "                                                    BOXOFFICE_MAX_SEATS_PER_REQUEST\n"
+	    "  --max-seats-per-user N     seats one user may hold in one show (default 10, max "
+	    "100)\n"
+	    "                                                       BOXOFFICE_MAX_SEATS_PER_USER\n"
+	    "  --admin-token TOKEN        enables the admin API with this bearer token\n"
+	    "                                                             BOXOFFICE_ADMIN_TOKEN\n"
+	    "  --threads N                HTTP worker threads (default: the number of cores)\n"
+	    "                                                                 BOXOFFICE_THREADS\n"
+	    "  --db-pool N                database connections, PostgreSQL (default 8)\n"
+	    "                                                                 BOXOFFICE_DB_POOL\n"
+	    "  --log-level LEVEL          error, warn, info or debug (default info)\n"
+	    "                                                               BOXOFFICE_LOG_LEVEL\n"
+	    "  --no-demo                  serve: never add demo data\n"
+	    "  --demo                     seed: add the demo data (the only data set)\n"
+	    "  -h, --help                 print this help\n",
+	    out);
 }
 
 static int main_bad_option(const char *name, const char *value)
 {
 	fprintf(stderr, "boxoffice: invalid value '%s' for %s (see boxoffice help)\n",
-		value ? value : "", name);
+	        value ? value : "", name);
 	return -1;
 }
 
@@ -133,21 +141,21 @@ enum {
 };
 
 static const struct option main_long_options[] = {
-	{"db", required_argument, NULL, OPT_DB},
-	{"listen", required_argument, NULL, OPT_LISTEN},
-	{"hold-ttl", required_argument, NULL, OPT_HOLD_TTL},
-	{"hold-max-lifetime", required_argument, NULL, OPT_HOLD_MAX},
-	{"max-seats-per-request", required_argument, NULL, OPT_MAX_REQ},
-	{"max-seats-per-user", required_argument, NULL, OPT_MAX_USER},
-	{"admin-token", required_argument, NULL, OPT_ADMIN},
-	{"threads", required_argument, NULL, OPT_THREADS},
-	{"db-pool", required_argument, NULL, OPT_POOL},
-	{"log-level", required_argument, NULL, OPT_LOG},
-	{"demo", no_argument, NULL, OPT_DEMO},
-	{"no-demo", no_argument, NULL, OPT_NO_DEMO},
-	{"idempotency-ttl", required_argument, NULL, OPT_IDEM_TTL},
-	{"help", no_argument, NULL, 'h'},
-	{NULL, 0, NULL, 0},
+    {"db", required_argument, NULL, OPT_DB},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"hold-ttl", required_argument, NULL, OPT_HOLD_TTL},
+    {"hold-max-lifetime", required_argument, NULL, OPT_HOLD_MAX},
+    {"max-seats-per-request", required_argument, NULL, OPT_MAX_REQ},
+    {"max-seats-per-user", required_argument, NULL, OPT_MAX_USER},
+    {"admin-token", required_argument, NULL, OPT_ADMIN},
+    {"threads", required_argument, NULL, OPT_THREADS},
+    {"db-pool", required_argument, NULL, OPT_POOL},
+    {"log-level", required_argument, NULL, OPT_LOG},
+    {"demo", no_argument, NULL, OPT_DEMO},
+    {"no-demo", no_argument, NULL, OPT_NO_DEMO},
+    {"idempotency-ttl", required_argument, NULL, OPT_IDEM_TTL},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 /* The environment variable of each option that takes a value. */
@@ -155,17 +163,17 @@ static const struct {
 	int opt;
 	const char *env;
 } main_env[] = {
-	{OPT_DB, "BOXOFFICE_DB"},
-	{OPT_LISTEN, "BOXOFFICE_LISTEN"},
-	{OPT_HOLD_TTL, "BOXOFFICE_HOLD_TTL"},
-	{OPT_HOLD_MAX, "BOXOFFICE_HOLD_MAX_LIFETIME"},
-	{OPT_MAX_REQ, "BOXOFFICE_MAX_SEATS_PER_REQUEST"},
-	{OPT_MAX_USER, "BOXOFFICE_MAX_SEATS_PER_USER"},
-	{OPT_ADMIN, "BOXOFFICE_ADMIN_TOKEN"},
-	{OPT_THREADS, "BOXOFFICE_THREADS"},
-	{OPT_POOL, "BOXOFFICE_DB_POOL"},
-	{OPT_LOG, "BOXOFFICE_LOG_LEVEL"},
-	{OPT_IDEM_TTL, "BOXOFFICE_IDEMPOTENCY_TTL"},
+    {OPT_DB, "BOXOFFICE_DB"},
+    {OPT_LISTEN, "BOXOFFICE_LISTEN"},
+    {OPT_HOLD_TTL, "BOXOFFICE_HOLD_TTL"},
+    {OPT_HOLD_MAX, "BOXOFFICE_HOLD_MAX_LIFETIME"},
+    {OPT_MAX_REQ, "BOXOFFICE_MAX_SEATS_PER_REQUEST"},
+    {OPT_MAX_USER, "BOXOFFICE_MAX_SEATS_PER_USER"},
+    {OPT_ADMIN, "BOXOFFICE_ADMIN_TOKEN"},
+    {OPT_THREADS, "BOXOFFICE_THREADS"},
+    {OPT_POOL, "BOXOFFICE_DB_POOL"},
+    {OPT_LOG, "BOXOFFICE_LOG_LEVEL"},
+    {OPT_IDEM_TTL, "BOXOFFICE_IDEMPOTENCY_TTL"},
 };
 
 static int main_set(struct options *o, int opt, const char *v)
@@ -177,27 +185,32 @@ static int main_set(struct options *o, int opt, const char *v)
 	case OPT_LISTEN:
 		return main_parse_listen(o, v);
 	case OPT_HOLD_TTL:
-		return num_parse_int(v, 1, OPT_TTL_MAX, &o->hold_ttl) ? main_bad_option("--hold-ttl", v) : 0;
+		return num_parse_int(v, 1, OPT_TTL_MAX, &o->hold_ttl)
+		           ? main_bad_option("--hold-ttl", v)
+		           : 0;
 	case OPT_HOLD_MAX:
 		return num_parse_int(v, 1, 2 * OPT_TTL_MAX, &o->hold_max_lifetime)
-			       ? main_bad_option("--hold-max-lifetime", v)
-			       : 0;
+		           ? main_bad_option("--hold-max-lifetime", v)
+		           : 0;
 	case OPT_MAX_REQ:
 		return num_parse_int(v, 1, BOOKING_SEATS_MAX, &o->max_seats_per_request)
-			       ? main_bad_option("--max-seats-per-request", v)
-			       : 0;
+		           ? main_bad_option("--max-seats-per-request", v)
+		           : 0;
 	case OPT_MAX_USER:
 		return num_parse_int(v, 1, BOOKING_SEATS_MAX, &o->max_seats_per_user)
-			       ? main_bad_option("--max-seats-per-user", v)
-			       : 0;
+		           ? main_bad_option("--max-seats-per-user", v)
+		           : 0;
 	case OPT_ADMIN:
 		o->admin_token = v;
 		return 0;
 	case OPT_THREADS:
-		return num_parse_int(v, 1, OPT_THREADS_MAX, &o->threads) ? main_bad_option("--threads", v)
-									  : 0;
+		return num_parse_int(v, 1, OPT_THREADS_MAX, &o->threads)
+		           ? main_bad_option("--threads", v)
+		           : 0;
 	case OPT_POOL:
-		return num_parse_int(v, 1, OPT_POOL_MAX, &o->db_pool) ? main_bad_option("--db-pool", v) : 0;
+		return num_parse_int(v, 1, OPT_POOL_MAX, &o->db_pool)
+		           ? main_bad_option("--db-pool", v)
+		           : 0;
 	case OPT_LOG:
 		return main_parse_level(o, v);
 	case OPT_DEMO:
@@ -208,8 +221,8 @@ static int main_set(struct options *o, int opt, const char *v)
 		return 0;
 	case OPT_IDEM_TTL:
 		return num_parse_int(v, 1, 30L * 24 * 3600, &o->idempotency_ttl)
-			       ? main_bad_option("--idempotency-ttl", v)
-			       : 0;
+		           ? main_bad_option("--idempotency-ttl", v)
+		           : 0;
 	}
 	return -1;
 }
@@ -280,13 +293,13 @@ static void main_redact(const char *url, char *out, size_t size)
 static int main_open_store(const struct options *o, struct store **st)
 {
 	struct store_config cfg = {
-		.url = o->db,
-		.hold_ttl_ms = o->hold_ttl * 1000,
-		.hold_max_lifetime_ms = o->hold_max_lifetime * 1000,
-		.idempotency_ttl_ms = o->idempotency_ttl * 1000,
-		.max_seats_per_user = (int)o->max_seats_per_user,
-		.threads = (int)o->threads,
-		.pool_size = (int)o->db_pool,
+	    .url = o->db,
+	    .hold_ttl_ms = o->hold_ttl * 1000,
+	    .hold_max_lifetime_ms = o->hold_max_lifetime * 1000,
+	    .idempotency_ttl_ms = o->idempotency_ttl * 1000,
+	    .max_seats_per_user = (int)o->max_seats_per_user,
+	    .threads = (int)o->threads,
+	    .pool_size = (int)o->db_pool,
 	};
 	int rc = store_open(&cfg, st);
 
@@ -294,8 +307,10 @@ static int main_open_store(const struct options *o, struct store **st)
 
 	main_redact(o->db, shown, sizeof(shown));
 	if (rc == STORE_EINVAL)
-		fprintf(stderr, "boxoffice: unsupported database URL '%s' (use sqlite:PATH or "
-				"postgres://...)\n", shown);
+		fprintf(stderr,
+		        "boxoffice: unsupported database URL '%s' (use sqlite:PATH or "
+		        "postgres://...)\n",
+		        shown);
 	else if (rc != 0)
 		fprintf(stderr, "boxoffice: cannot open the database '%s'\n", shown);
 	return rc;
@@ -312,7 +327,8 @@ static void main_on_commit(void *arg, const struct store_cmd *cmd)
 	struct main_server *srv = arg;
 
 	api_on_commit(srv->api, cmd);
-	if (srv->sweeper != NULL && cmd->booking.status == BOOKING_STAGED && cmd->booking.expires_at)
+	if (srv->sweeper != NULL && cmd->booking.status == BOOKING_STAGED &&
+	    cmd->booking.expires_at)
 		sweeper_note_expiry(srv->sweeper, cmd->booking.expires_at);
 }
 
@@ -386,8 +402,8 @@ static int main_serve(const struct options *o)
 		goto out;
 	}
 	struct api_config acfg = {
-		.max_seats_per_request = (int)o->max_seats_per_request,
-		.admin_token = o->admin_token,
+	    .max_seats_per_request = (int)o->max_seats_per_request,
+	    .admin_token = o->admin_token,
 	};
 	if (api_create(&acfg, st, &srv.api) != 0)
 		goto out;
@@ -396,11 +412,11 @@ static int main_serve(const struct options *o)
 		goto out;
 	store_set_listener(st, main_on_commit, &srv);
 	struct http_config hcfg = {
-		.host = o->host,
-		.port = (uint16_t)o->port,
-		.threads = (unsigned)o->threads,
-		.handler = api_handle,
-		.handler_arg = srv.api,
+	    .host = o->host,
+	    .port = (uint16_t)o->port,
+	    .threads = (unsigned)o->threads,
+	    .handler = api_handle,
+	    .handler_arg = srv.api,
 	};
 	if (http_start(&hcfg, &http) != 0)
 		goto out;
@@ -408,7 +424,7 @@ static int main_serve(const struct options *o)
 		char shown[512];
 		main_redact(o->db, shown, sizeof(shown));
 		fprintf(stderr, "boxoffice: serving http://%s:%u/ (%s, %s)\n", o->host,
-			http_port(http), store_backend_name(st), shown);
+		        http_port(http), store_backend_name(st), shown);
 	}
 	sigwait(&sigs, &sig);
 	main_log(LOG_INFO, "stopping", NULL);

@@ -12,8 +12,8 @@
 #include "store/store.h"
 
 enum {
-	SWEEPER_IDLE_MS = 60 * 1000,   /* re-check even without news */
-	SWEEPER_RETRY_MS = 1000,       /* after a storage error */
+	SWEEPER_IDLE_MS = 60 * 1000, /* re-check even without news */
+	SWEEPER_RETRY_MS = 1000,     /* after a storage error */
 };
 
 struct sweeper;

@@ -22,8 +22,8 @@ void api_send(struct http_request *req, unsigned status, struct jbuf *b)
 	http_respond(req, status, api_json_type, body, len, NULL, NULL);
 }
 
-void api_error_json(struct jbuf *b, const char *code, const char *message,
-		    const struct seat *seats, int nseats)
+void api_error_json(struct jbuf *b, const char *code, const char *message, const struct seat *seats,
+                    int nseats)
 {
 	jbuf_lit(b, "{\"error\":{\"code\":");
 	jbuf_str(b, code);
@@ -37,7 +37,7 @@ void api_error_json(struct jbuf *b, const char *code, const char *message,
 }
 
 static void api_error_with_header(struct http_request *req, unsigned status, const char *code,
-				  const char *message, const char *hname, const char *hvalue)
+                                  const char *message, const char *hname, const char *hvalue)
 {
 	struct jbuf b;
 	size_t len;
@@ -50,7 +50,7 @@ static void api_error_with_header(struct http_request *req, unsigned status, con
 }
 
 void api_error(struct http_request *req, unsigned status, const char *code, const char *message,
-	       const struct seat *seats, int nseats)
+               const struct seat *seats, int nseats)
 {
 	struct jbuf b;
 
@@ -77,23 +77,25 @@ struct api_outcome_info {
 };
 
 static const struct api_outcome_info api_outcomes[OUTCOME_COUNT] = {
-	[OUTCOME_OK] = {200, "ok"},
-	[OUTCOME_CREATED] = {201, "created"},
-	[OUTCOME_INVALID_REQUEST] = {400, "the request is not valid"},
-	[OUTCOME_UNKNOWN_SEATS] = {400, "some seats do not exist in this show's screen"},
-	[OUTCOME_SHOW_NOT_FOUND] = {404, "there is no show with this id"},
-	[OUTCOME_BOOKING_NOT_FOUND] = {404, "this user has no such booking"},
-	[OUTCOME_MOVIE_NOT_FOUND] = {404, "there is no movie with this id"},
-	[OUTCOME_SCREEN_NOT_FOUND] = {404, "there is no screen with this id"},
-	[OUTCOME_SEATS_UNAVAILABLE] = {409, "some seats are not available"},
-	[OUTCOME_SEATS_NOT_HELD] = {409, "some seats are not held by this user, or the hold expired"},
-	[OUTCOME_SHOW_NOT_BOOKABLE] = {409, "the show is cancelled or has already started"},
-	[OUTCOME_HOLD_LIMIT_EXCEEDED] = {409, "this would hold more seats than one user may hold in a show"},
-	[OUTCOME_BOOKING_NOT_CANCELLABLE] = {409, "the booking has expired or its show has started"},
-	[OUTCOME_SCREEN_BUSY] = {409, "another show uses this screen at that time"},
-	[OUTCOME_IDEMPOTENCY_KEY_IN_USE] = {409, "a request with this Idempotency-Key is still running"},
-	[OUTCOME_IDEMPOTENCY_KEY_REUSED] = {422, "this Idempotency-Key was used for another request"},
-	[OUTCOME_UNAVAILABLE] = {503, "storage is unavailable; retry later"},
+    [OUTCOME_OK] = {200, "ok"},
+    [OUTCOME_CREATED] = {201, "created"},
+    [OUTCOME_INVALID_REQUEST] = {400, "the request is not valid"},
+    [OUTCOME_UNKNOWN_SEATS] = {400, "some seats do not exist in this show's screen"},
+    [OUTCOME_SHOW_NOT_FOUND] = {404, "there is no show with this id"},
+    [OUTCOME_BOOKING_NOT_FOUND] = {404, "this user has no such booking"},
+    [OUTCOME_MOVIE_NOT_FOUND] = {404, "there is no movie with this id"},
+    [OUTCOME_SCREEN_NOT_FOUND] = {404, "there is no screen with this id"},
+    [OUTCOME_SEATS_UNAVAILABLE] = {409, "some seats are not available"},
+    [OUTCOME_SEATS_NOT_HELD] = {409, "some seats are not held by this user, or the hold expired"},
+    [OUTCOME_SHOW_NOT_BOOKABLE] = {409, "the show is cancelled or has already started"},
+    [OUTCOME_HOLD_LIMIT_EXCEEDED] = {409,
+                                     "this would hold more seats than one user may hold in a show"},
+    [OUTCOME_BOOKING_NOT_CANCELLABLE] = {409, "the booking has expired or its show has started"},
+    [OUTCOME_SCREEN_BUSY] = {409, "another show uses this screen at that time"},
+    [OUTCOME_IDEMPOTENCY_KEY_IN_USE] = {409,
+                                        "a request with this Idempotency-Key is still running"},
+    [OUTCOME_IDEMPOTENCY_KEY_REUSED] = {422, "this Idempotency-Key was used for another request"},
+    [OUTCOME_UNAVAILABLE] = {503, "storage is unavailable; retry later"},
 };
 
 unsigned api_outcome_json(struct jbuf *b, enum outcome o, const struct seat *bad, int nbad)
@@ -124,9 +126,9 @@ json_t *api_parse_object(struct http_request *req)
 
 	/* A missing Content-Type is taken as JSON; anything else must be. */
 	if (ctype != NULL && (strncasecmp(ctype, "application/json", 16) != 0 ||
-			      (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' '))) {
-		api_error(req, 415, "UNSUPPORTED_MEDIA_TYPE", "the request body must be application/json",
-			  NULL, 0);
+	                      (ctype[16] != '\0' && ctype[16] != ';' && ctype[16] != ' '))) {
+		api_error(req, 415, "UNSUPPORTED_MEDIA_TYPE",
+		          "the request body must be application/json", NULL, 0);
 		return NULL;
 	}
 	json_t *obj = json_loadb(body, len, JSON_REJECT_DUPLICATES, &err);
@@ -163,7 +165,7 @@ int api_field_id(struct http_request *req, json_t *obj, const char *name, int64_
 }
 
 int api_field_int(struct http_request *req, json_t *obj, const char *name, long min, long max,
-		  long *out)
+                  long *out)
 {
 	json_t *v = json_object_get(obj, name);
 	char msg[96];
@@ -177,8 +179,7 @@ int api_field_int(struct http_request *req, json_t *obj, const char *name, long 
 	return 0;
 }
 
-int api_field_string(struct http_request *req, json_t *obj, const char *name, size_t max,
-		     char *out)
+int api_field_string(struct http_request *req, json_t *obj, const char *name, size_t max, char *out)
 {
 	json_t *v = json_object_get(obj, name);
 	char msg[96];
@@ -203,7 +204,8 @@ int api_field_username(struct http_request *req, json_t *obj, char out[USERNAME_
 	json_t *v = json_object_get(obj, "username");
 
 	if (!json_is_string(v) || !api_username_ok(json_string_value(v))) {
-		api_bad_request(req, "'username' must be 1 to 64 characters of A-Z a-z 0-9 . _ @ -");
+		api_bad_request(req,
+		                "'username' must be 1 to 64 characters of A-Z a-z 0-9 . _ @ -");
 		return -1;
 	}
 	memcpy(out, json_string_value(v), strlen(json_string_value(v)) + 1);
@@ -215,8 +217,9 @@ int api_query_username(struct http_request *req, char out[USERNAME_MAX + 1])
 	const char *u = http_query(req, "username");
 
 	if (!api_username_ok(u)) {
-		api_bad_request(req, "query parameter 'username' is required: 1 to 64 characters of "
-				     "A-Z a-z 0-9 . _ @ -");
+		api_bad_request(req,
+		                "query parameter 'username' is required: 1 to 64 characters of "
+		                "A-Z a-z 0-9 . _ @ -");
 		return -1;
 	}
 	memcpy(out, u, strlen(u) + 1);
@@ -239,7 +242,8 @@ int api_field_seats(struct http_request *req, json_t *obj, int max, struct seat 
 	{
 		if (!json_is_string(v) ||
 		    seat_parse(json_string_value(v), json_string_length(v), &out[i]) != 0) {
-			api_bad_request(req, "every seat must be a label such as \"A1\" or \"AA7\"");
+			api_bad_request(req,
+			                "every seat must be a label such as \"A1\" or \"AA7\"");
 			return -1;
 		}
 	}
@@ -344,7 +348,7 @@ static void api_pending_free(void *arg)
 }
 
 struct api_pending *api_pending_new(struct api *api, struct http_request *req,
-				    store_answer_fn answer)
+                                    store_answer_fn answer)
 {
 	struct api_pending *p = calloc(1, sizeof(*p));
 
@@ -375,7 +379,8 @@ static void api_pending_answer(struct api_pending *p)
 			return;
 		memcpy(body, cmd->answer_body, cmd->answer_len + 1);
 		http_respond(p->req, cmd->answer_status, api_json_type, body, cmd->answer_len,
-			     cmd->replayed ? "Idempotent-Replayed" : NULL, cmd->replayed ? "true" : NULL);
+		             cmd->replayed ? "Idempotent-Replayed" : NULL,
+		             cmd->replayed ? "true" : NULL);
 		return;
 	}
 	if (cmd->answer(cmd, &status, &body, &len) == 0)
@@ -399,7 +404,7 @@ static int api_take_key(struct api_pending *p)
 	}
 	if (n == 0 || n > IDEMPOTENCY_KEY_MAX) {
 		api_bad_request(p->req, "the Idempotency-Key header must be 1 to 255 printable "
-					"ASCII characters");
+		                        "ASCII characters");
 		return -1;
 	}
 	const char *body = http_body_data(p->req, &len);
@@ -476,24 +481,24 @@ void api_booking_json(struct jbuf *b, const struct booking *bk)
 /* ---- metrics ---- */
 
 static const char *const api_op_names[API_OPS] = {
-	[STORE_OP_HOLD] = "hold",
-	[STORE_OP_HOLD_BEST] = "hold_best",
-	[STORE_OP_CONFIRM] = "confirm",
-	[STORE_OP_RELEASE] = "release",
-	[STORE_OP_CANCEL] = "cancel",
-	[STORE_OP_EXPIRE_DUE] = "expire_due",
-	[STORE_OP_CREATE_SCREEN] = "create_screen",
-	[STORE_OP_CREATE_MOVIE] = "create_movie",
-	[STORE_OP_CREATE_SHOW] = "create_show",
-	[STORE_OP_CANCEL_SHOW] = "cancel_show",
-	[STORE_OP_NOTIFY] = "notify",
+    [STORE_OP_HOLD] = "hold",
+    [STORE_OP_HOLD_BEST] = "hold_best",
+    [STORE_OP_CONFIRM] = "confirm",
+    [STORE_OP_RELEASE] = "release",
+    [STORE_OP_CANCEL] = "cancel",
+    [STORE_OP_EXPIRE_DUE] = "expire_due",
+    [STORE_OP_CREATE_SCREEN] = "create_screen",
+    [STORE_OP_CREATE_MOVIE] = "create_movie",
+    [STORE_OP_CREATE_SHOW] = "create_show",
+    [STORE_OP_CANCEL_SHOW] = "cancel_show",
+    [STORE_OP_NOTIFY] = "notify",
 };
 
 void api_count_write(struct api *api, const struct store_cmd *cmd)
 {
 	if ((unsigned)cmd->op < API_OPS && (unsigned)cmd->outcome < OUTCOME_COUNT)
 		atomic_fetch_add_explicit(&api->metrics.writes[cmd->op][cmd->outcome], 1,
-					  memory_order_relaxed);
+		                          memory_order_relaxed);
 }
 
 static void api_metric(struct jbuf *b, const char *name, const char *help, long long v)
@@ -520,7 +525,7 @@ static void api_metrics(struct api *api, struct http_request *req, const char *s
 
 	jbuf_init(&b, 4096);
 	jbuf_lit(&b, "# HELP boxoffice_writes_total Write requests answered, by operation and "
-		     "outcome.\n# TYPE boxoffice_writes_total counter\n");
+	             "outcome.\n# TYPE boxoffice_writes_total counter\n");
 	for (int op = 0; op < API_OPS; op++) {
 		for (int o = 0; o < OUTCOME_COUNT; o++) {
 			long long v = atomic_load_explicit(&m->writes[op][o], memory_order_relaxed);
@@ -536,11 +541,12 @@ static void api_metrics(struct api *api, struct http_request *req, const char *s
 		}
 	}
 	api_metric(&b, "boxoffice_holds_expired_total",
-		   "Expired holds given back by this node's sweeper.", atomic_load(&m->holds_expired));
+	           "Expired holds given back by this node's sweeper.",
+	           atomic_load(&m->holds_expired));
 	api_metric(&b, "boxoffice_seatmap_cache_hits_total", "Seat maps served from the cache.",
-		   atomic_load(&m->seatmap_hits));
+	           atomic_load(&m->seatmap_hits));
 	api_metric(&b, "boxoffice_seatmap_cache_misses_total", "Seat maps built from storage.",
-		   atomic_load(&m->seatmap_misses));
+	           atomic_load(&m->seatmap_misses));
 	char *body = jbuf_take(&b, &len);
 	if (body != NULL)
 		http_respond(req, 200, "text/plain; version=0.0.4", body, len, NULL, NULL);
@@ -586,22 +592,22 @@ struct api_route {
 };
 
 static const struct api_route api_routes[] = {
-	{"GET", "/healthz", api_healthz},
-	{"GET", "/readyz", api_readyz},
-	{"GET", "/metrics", api_metrics},
-	{"GET", "/api/shows/active", api_shows_active},
-	{"GET", "/api/shows/{id}", api_shows_get},
-	{"POST", "/api/bookings/hold", api_bookings_hold},
-	{"POST", "/api/bookings/hold-best", api_bookings_hold_best},
-	{"POST", "/api/bookings/confirm", api_bookings_confirm},
-	{"POST", "/api/bookings/release", api_bookings_release},
-	{"POST", "/api/bookings/cancel", api_bookings_cancel},
-	{"GET", "/api/bookings/details", api_bookings_details},
-	{"GET", "/api/bookings/user", api_bookings_user},
-	{"POST", "/api/admin/screens", api_admin_screens},
-	{"POST", "/api/admin/movies", api_admin_movies},
-	{"POST", "/api/admin/shows", api_admin_shows},
-	{"POST", "/api/admin/shows/{id}/cancel", api_admin_show_cancel},
+    {"GET", "/healthz", api_healthz},
+    {"GET", "/readyz", api_readyz},
+    {"GET", "/metrics", api_metrics},
+    {"GET", "/api/shows/active", api_shows_active},
+    {"GET", "/api/shows/{id}", api_shows_get},
+    {"POST", "/api/bookings/hold", api_bookings_hold},
+    {"POST", "/api/bookings/hold-best", api_bookings_hold_best},
+    {"POST", "/api/bookings/confirm", api_bookings_confirm},
+    {"POST", "/api/bookings/release", api_bookings_release},
+    {"POST", "/api/bookings/cancel", api_bookings_cancel},
+    {"GET", "/api/bookings/details", api_bookings_details},
+    {"GET", "/api/bookings/user", api_bookings_user},
+    {"POST", "/api/admin/screens", api_admin_screens},
+    {"POST", "/api/admin/movies", api_admin_movies},
+    {"POST", "/api/admin/shows", api_admin_shows},
+    {"POST", "/api/admin/shows/{id}/cancel", api_admin_show_cancel},
 };
 
 enum { API_SEGMENT_MAX = 64 };
@@ -661,7 +667,7 @@ void api_handle(void *arg, struct http_request *req)
 	}
 	if (allow[0]) {
 		api_error_with_header(req, 405, "METHOD_NOT_ALLOWED",
-				      "this path does not accept that method", "Allow", allow);
+		                      "this path does not accept that method", "Allow", allow);
 		return;
 	}
 	api_error(req, 404, "NOT_FOUND", "there is nothing at this path", NULL, 0);

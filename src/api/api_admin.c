@@ -35,7 +35,8 @@ static int admin_check(struct api *api, struct http_request *req)
 	}
 	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 ||
 	    !admin_token_equal(auth + 7, api->cfg.admin_token)) {
-		api_error(req, 401, "UNAUTHORIZED", "a valid admin bearer token is required", NULL, 0);
+		api_error(req, 401, "UNAUTHORIZED", "a valid admin bearer token is required", NULL,
+		          0);
 		return -1;
 	}
 	return 0;
@@ -49,9 +50,9 @@ static int admin_answer(const struct store_cmd *cmd, unsigned *status, char **bo
 	if (cmd->outcome == OUTCOME_INVALID_REQUEST) {
 		jbuf_init(&b, 160);
 		api_error_json(&b, "INVALID_REQUEST",
-			       "'showTime' must be in the future and on or before the movie's "
-			       "lastShowDate",
-			       NULL, 0);
+		               "'showTime' must be in the future and on or before the movie's "
+		               "lastShowDate",
+		               NULL, 0);
 		return api_answer_take(&b, 400, status, body, len);
 	}
 	if (cmd->outcome != OUTCOME_CREATED && cmd->outcome != OUTCOME_OK) {
@@ -108,8 +109,8 @@ static int admin_answer(const struct store_cmd *cmd, unsigned *status, char **bo
 }
 
 /* Checks the token, parses the body and makes the pending command. */
-static struct api_pending *admin_begin(struct api *api, struct http_request *req,
-				       enum store_op op, json_t **obj)
+static struct api_pending *admin_begin(struct api *api, struct http_request *req, enum store_op op,
+                                       json_t **obj)
 {
 	struct api_pending *p;
 
@@ -146,8 +147,8 @@ void api_admin_screens(struct api *api, struct http_request *req, const char *se
 	if (p == NULL)
 		return;
 	int ok = api_field_string(req, obj, "name", NAME_MAX_LEN, p->cmd.name) == 0 &&
-		 api_field_int(req, obj, "rows", 1, SEAT_ROWS_MAX, &rows) == 0 &&
-		 api_field_int(req, obj, "seatsPerRow", 1, SEAT_NUMBER_MAX, &per_row) == 0;
+	         api_field_int(req, obj, "rows", 1, SEAT_ROWS_MAX, &rows) == 0 &&
+	         api_field_int(req, obj, "seatsPerRow", 1, SEAT_NUMBER_MAX, &per_row) == 0;
 	if (ok && rows * per_row > ADMIN_SEATS_MAX) {
 		api_bad_request(req, "a screen has at most 100000 seats");
 		ok = 0;
@@ -168,12 +169,13 @@ void api_admin_movies(struct api *api, struct http_request *req, const char *seg
 	if (p == NULL)
 		return;
 	int ok = api_field_string(req, obj, "name", NAME_MAX_LEN, p->cmd.name) == 0 &&
-		 api_field_int(req, obj, "durationMinutes", 1, ADMIN_DURATION_MAX, &duration) == 0;
+	         api_field_int(req, obj, "durationMinutes", 1, ADMIN_DURATION_MAX, &duration) == 0;
 	if (ok) {
 		json_t *date = json_object_get(obj, "lastShowDate");
 		if (!json_is_string(date) || json_string_length(date) != 10 ||
 		    timefmt_parse_date(json_string_value(date), &y, &m, &d) != 0) {
-			api_bad_request(req, "'lastShowDate' must be a date such as \"2026-12-31\"");
+			api_bad_request(req,
+			                "'lastShowDate' must be a date such as \"2026-12-31\"");
 			ok = 0;
 		} else {
 			memcpy(p->cmd.last_show_date, json_string_value(date), 11);
@@ -192,12 +194,13 @@ void api_admin_shows(struct api *api, struct http_request *req, const char *seg)
 	if (p == NULL)
 		return;
 	int ok = api_field_id(req, obj, "movieId", &p->cmd.movie_id) == 0 &&
-		 api_field_id(req, obj, "screenId", &p->cmd.screen_id) == 0;
+	         api_field_id(req, obj, "screenId", &p->cmd.screen_id) == 0;
 	if (ok) {
 		json_t *t = json_object_get(obj, "showTime");
-		if (!json_is_string(t) || timefmt_parse(json_string_value(t), &p->cmd.show_time) != 0) {
+		if (!json_is_string(t) ||
+		    timefmt_parse(json_string_value(t), &p->cmd.show_time) != 0) {
 			api_bad_request(req, "'showTime' must be an RFC 3339 time such as "
-					     "\"2026-11-25T19:30:00.000Z\"");
+			                     "\"2026-11-25T19:30:00.000Z\"");
 			ok = 0;
 		} else if (p->cmd.show_time <= store_now(api->store)) {
 			api_bad_request(req, "'showTime' must be in the future");

@@ -10,8 +10,7 @@
 
 /* The answer of a booking write: the booking, or the outcome's error. A
  * store_answer_fn: it may run inside the store's transaction. */
-static int bookings_answer(const struct store_cmd *cmd, unsigned *status, char **body,
-			   size_t *len)
+static int bookings_answer(const struct store_cmd *cmd, unsigned *status, char **body, size_t *len)
 {
 	struct jbuf b;
 	unsigned code = 200;
@@ -26,7 +25,7 @@ static int bookings_answer(const struct store_cmd *cmd, unsigned *status, char *
 
 /* Reads username and showId, the fields every booking write has. */
 static struct api_pending *bookings_begin(struct api *api, struct http_request *req,
-					  enum store_op op, json_t **obj)
+                                          enum store_op op, json_t **obj)
 {
 	struct api_pending *p;
 
@@ -65,7 +64,7 @@ static void bookings_with_seats(struct api *api, struct http_request *req, enum 
 	if (p == NULL)
 		return;
 	int ok = api_field_seats(req, obj, api->cfg.max_seats_per_request, p->cmd.seats,
-				 &p->cmd.nseats) == 0;
+	                         &p->cmd.nseats) == 0;
 	bookings_finish(p, obj, ok);
 }
 
@@ -94,7 +93,7 @@ void api_bookings_release(struct api *api, struct http_request *req, const char 
 		p->cmd.all_seats = true;
 	else
 		ok = api_field_seats(req, obj, api->cfg.max_seats_per_request, p->cmd.seats,
-				     &p->cmd.nseats) == 0;
+		                     &p->cmd.nseats) == 0;
 	bookings_finish(p, obj, ok);
 }
 

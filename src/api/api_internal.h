@@ -46,8 +46,8 @@ extern const char api_json_type[];
 /* Answers with the buffer's JSON (taken). */
 void api_send(struct http_request *req, unsigned status, struct jbuf *b);
 /* Writes {"error":{code,message[,seats]}} into b. */
-void api_error_json(struct jbuf *b, const char *code, const char *message,
-		    const struct seat *seats, int nseats);
+void api_error_json(struct jbuf *b, const char *code, const char *message, const struct seat *seats,
+                    int nseats);
 /* Writes the error body of an outcome into b and returns its status: the
  * one mapping from business outcome to status and error body. */
 unsigned api_outcome_json(struct jbuf *b, enum outcome o, const struct seat *bad, int nbad);
@@ -55,7 +55,7 @@ unsigned api_outcome_json(struct jbuf *b, enum outcome o, const struct seat *bad
 int api_answer_take(struct jbuf *b, unsigned code, unsigned *status, char **body, size_t *len);
 /* Answers {"error":{code,message[,seats]}}. */
 void api_error(struct http_request *req, unsigned status, const char *code, const char *message,
-	       const struct seat *seats, int nseats);
+               const struct seat *seats, int nseats);
 void api_bad_request(struct http_request *req, const char *message);
 /* Answers with the outcome's status and error body. */
 void api_outcome_error(struct http_request *req, enum outcome o, const struct seat *bad, int nbad);
@@ -65,9 +65,9 @@ json_t *api_parse_object(struct http_request *req);
 /* Field readers: 0 on success; on failure they answer 400 and return -1. */
 int api_field_id(struct http_request *req, json_t *obj, const char *name, int64_t *out);
 int api_field_int(struct http_request *req, json_t *obj, const char *name, long min, long max,
-		  long *out);
+                  long *out);
 int api_field_string(struct http_request *req, json_t *obj, const char *name, size_t max,
-		     char *out);
+                     char *out);
 int api_field_username(struct http_request *req, json_t *obj, char out[USERNAME_MAX + 1]);
 int api_field_seats(struct http_request *req, json_t *obj, int max, struct seat *out, int *n);
 int api_query_username(struct http_request *req, char out[USERNAME_MAX + 1]);
@@ -75,7 +75,7 @@ int api_path_id(struct http_request *req, const char *segment, int64_t *out);
 
 /* answer builds the HTTP answer of the finished command. */
 struct api_pending *api_pending_new(struct api *api, struct http_request *req,
-				    store_answer_fn answer);
+                                    store_answer_fn answer);
 /* Takes p: checks its Idempotency-Key, suspends the request and queues
  * p->cmd; the answer is sent when the store is done. */
 void api_submit(struct api_pending *p);

@@ -26,7 +26,7 @@ void jbuf_raw(struct jbuf *b, const char *s, size_t n);
 void jbuf_lit(struct jbuf *b, const char *s);
 void jbuf_str(struct jbuf *b, const char *s); /* quoted and escaped */
 void jbuf_int(struct jbuf *b, int64_t v);
-void jbuf_time(struct jbuf *b, int64_t ms);   /* RFC 3339 string, or null when 0 */
+void jbuf_time(struct jbuf *b, int64_t ms); /* RFC 3339 string, or null when 0 */
 void jbuf_seat(struct jbuf *b, struct seat s);
 void jbuf_seats(struct jbuf *b, const struct seat *s, size_t n); /* ["A1",...] */
 

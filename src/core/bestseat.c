@@ -19,7 +19,7 @@ struct bestseat_block {
 	bool gap;      /* strands a single free seat next to the block */
 	int64_t score; /* lower is better */
 	int row;
-	int start;     /* 0-based index of the block's first seat */
+	int start; /* 0-based index of the block's first seat */
 };
 
 static const unsigned char *bestseat_row(const unsigned char *free_grid, int row, int seats_per_row)
@@ -68,8 +68,8 @@ static bool bestseat_better(const struct bestseat_block *cand, const struct best
 }
 
 /* Offers every block of len adjacent free seats in one row to best. */
-static void bestseat_scan_row(const unsigned char *row_free, int row, int rows, int seats_per_row, int len,
-			      struct bestseat_block *best)
+static void bestseat_scan_row(const unsigned char *row_free, int row, int rows, int seats_per_row,
+                              int len, struct bestseat_block *best)
 {
 	int64_t dr = bestseat_row_distance(row, rows);
 	int run = 0;
@@ -81,12 +81,12 @@ static void bestseat_scan_row(const unsigned char *row_free, int row, int rows, 
 		int start = i - len + 1;
 		int64_t dc = bestseat_seat_distance(start, len, seats_per_row);
 		struct bestseat_block cand = {
-			.found = true,
-			.gap = bestseat_strands(row_free, seats_per_row, start - 1, -1) ||
-			       bestseat_strands(row_free, seats_per_row, i + 1, 1),
-			.score = BESTSEAT_ROW_WEIGHT * dr * dr + BESTSEAT_SEAT_WEIGHT * dc * dc,
-			.row = row,
-			.start = start,
+		    .found = true,
+		    .gap = bestseat_strands(row_free, seats_per_row, start - 1, -1) ||
+		           bestseat_strands(row_free, seats_per_row, i + 1, 1),
+		    .score = BESTSEAT_ROW_WEIGHT * dr * dr + BESTSEAT_SEAT_WEIGHT * dc * dc,
+		    .row = row,
+		    .start = start,
 		};
 		if (bestseat_better(&cand, best))
 			*best = cand;
@@ -114,7 +114,7 @@ static int bestseat_count_free(const unsigned char *row_free, int seats_per_row)
  * from the middle and taking the left seat of an equidistant pair first.
  * The row must hold at least n free seats. */
 static void bestseat_take_central(const unsigned char *row_free, int row, int seats_per_row, int n,
-				  struct seat *out)
+                                  struct seat *out)
 {
 	int left = (seats_per_row - 1) / 2, right = left + 1, got = 0;
 
@@ -157,7 +157,7 @@ static bool bestseat_row_before(int free_a, int row_a, int free_b, int row_b, in
  * set of that many rows. Rows are used up in bestseat_row_before order,
  * so "used" is "ordered before the last row used" and needs no memory. */
 static int bestseat_split(const unsigned char *free_grid, int rows, int seats_per_row, int count,
-			  struct seat *out)
+                          struct seat *out)
 {
 	int got = 0, last_row = -1, last_free = 0;
 
@@ -166,34 +166,38 @@ static int bestseat_split(const unsigned char *free_grid, int rows, int seats_pe
 		int finish = -1, whole = -1, whole_free = 0;
 
 		for (int r = 0; r < rows; r++) {
-			int f = bestseat_count_free(bestseat_row(free_grid, r, seats_per_row), seats_per_row);
+			int f = bestseat_count_free(bestseat_row(free_grid, r, seats_per_row),
+			                            seats_per_row);
 
 			if (f == 0)
 				continue;
 			if (last_row >= 0 && !bestseat_row_before(last_free, last_row, f, r, rows))
 				continue;
 			if (f >= need) {
-				if (finish < 0 ||
-				    bestseat_row_distance(r, rows) < bestseat_row_distance(finish, rows))
+				if (finish < 0 || bestseat_row_distance(r, rows) <
+				                      bestseat_row_distance(finish, rows))
 					finish = r;
-			} else if (whole < 0 || bestseat_row_before(f, r, whole_free, whole, rows)) {
+			} else if (whole < 0 ||
+			           bestseat_row_before(f, r, whole_free, whole, rows)) {
 				whole = r;
 				whole_free = f;
 			}
 		}
 		if (finish >= 0) {
-			const unsigned char *row_free = bestseat_row(free_grid, finish, seats_per_row);
+			const unsigned char *row_free =
+			    bestseat_row(free_grid, finish, seats_per_row);
 			struct bestseat_block best = {0};
 
 			bestseat_scan_row(row_free, finish, rows, seats_per_row, need, &best);
 			if (best.found)
 				bestseat_write_block(&best, need, out + got);
 			else
-				bestseat_take_central(row_free, finish, seats_per_row, need, out + got);
+				bestseat_take_central(row_free, finish, seats_per_row, need,
+				                      out + got);
 			got = count;
 		} else if (whole >= 0) {
-			bestseat_take_central(bestseat_row(free_grid, whole, seats_per_row), whole, seats_per_row,
-					      whole_free, out + got);
+			bestseat_take_central(bestseat_row(free_grid, whole, seats_per_row), whole,
+			                      seats_per_row, whole_free, out + got);
 			got += whole_free;
 			last_row = whole;
 			last_free = whole_free;
@@ -206,16 +210,17 @@ static int bestseat_split(const unsigned char *free_grid, int rows, int seats_pe
 }
 
 int bestseat_pick(const unsigned char *free_grid, int rows, int seats_per_row, int count,
-		  bool allow_split, struct seat *out)
+                  bool allow_split, struct seat *out)
 {
 	struct bestseat_block best = {0};
 
-	if (free_grid == NULL || out == NULL || rows < 1 || rows > SEAT_ROWS_MAX || seats_per_row < 1 ||
-	    seats_per_row > SEAT_NUMBER_MAX || count < 1 || count > rows * seats_per_row)
+	if (free_grid == NULL || out == NULL || rows < 1 || rows > SEAT_ROWS_MAX ||
+	    seats_per_row < 1 || seats_per_row > SEAT_NUMBER_MAX || count < 1 ||
+	    count > rows * seats_per_row)
 		return -1;
 	for (int r = 0; r < rows; r++)
-		bestseat_scan_row(bestseat_row(free_grid, r, seats_per_row), r, rows, seats_per_row, count,
-				  &best);
+		bestseat_scan_row(bestseat_row(free_grid, r, seats_per_row), r, rows, seats_per_row,
+		                  count, &best);
 	if (best.found) {
 		bestseat_write_block(&best, count, out);
 		return 0;

@@ -25,6 +25,6 @@
  * that does not; remaining ties go to the front row, then the left.
  * Cost O(rows * seats_per_row), times the rows used in split mode. */
 int bestseat_pick(const unsigned char *free_grid, int rows, int seats_per_row, int count,
-		  bool allow_split, struct seat *out);
+                  bool allow_split, struct seat *out);
 
 #endif

@@ -6,10 +6,10 @@
 static const char booking_ref_alphabet[] = "23456789ABCDEFGHJKMNPQRSTVWXYZ";
 
 static const char *const booking_status_names[] = {
-	[BOOKING_STAGED] = "STAGED",
-	[BOOKING_CONFIRMED] = "CONFIRMED",
-	[BOOKING_CANCELLED] = "CANCELLED",
-	[BOOKING_EXPIRED] = "EXPIRED",
+    [BOOKING_STAGED] = "STAGED",
+    [BOOKING_CONFIRMED] = "CONFIRMED",
+    [BOOKING_CANCELLED] = "CANCELLED",
+    [BOOKING_EXPIRED] = "EXPIRED",
 };
 
 const char *booking_status_name(enum booking_status s)
@@ -21,7 +21,8 @@ const char *booking_status_name(enum booking_status s)
 
 int booking_status_parse(const char *name, enum booking_status *out)
 {
-	for (size_t i = 0; i < sizeof(booking_status_names) / sizeof(booking_status_names[0]); i++) {
+	for (size_t i = 0; i < sizeof(booking_status_names) / sizeof(booking_status_names[0]);
+	     i++) {
 		if (strcmp(name, booking_status_names[i]) == 0) {
 			*out = (enum booking_status)i;
 			return 0;
@@ -80,8 +81,8 @@ int booking_username_valid(const char *s)
 		return 0;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];
-		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			 c == '.' || c == '_' || c == '@' || c == '-';
+		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		         (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '@' || c == '-';
 		if (!ok)
 			return 0;
 	}

@@ -13,11 +13,11 @@
 #include "core/seat.h"
 
 enum {
-	BOOKING_SEATS_MAX = 100,   /* hard cap on seats per booking/request */
-	BOOKING_REF_SIZE = 12,     /* "BX-" + 8 symbols + NUL */
+	BOOKING_SEATS_MAX = 100, /* hard cap on seats per booking/request */
+	BOOKING_REF_SIZE = 12,   /* "BX-" + 8 symbols + NUL */
 	BOOKING_REF_SYMBOLS = 8,
 	USERNAME_MAX = 64,
-	NAME_MAX_LEN = 200,        /* screen and movie names */
+	NAME_MAX_LEN = 200, /* screen and movie names */
 };
 
 enum booking_status {
@@ -34,7 +34,7 @@ struct booking {
 	int64_t show_id;
 	char movie_name[NAME_MAX_LEN + 1];
 	char screen_name[NAME_MAX_LEN + 1];
-	int64_t show_time;    /* ms since the epoch */
+	int64_t show_time; /* ms since the epoch */
 	int64_t created_at;
 	int64_t expires_at;   /* STAGED only, else 0 */
 	int64_t confirmed_at; /* 0 when never */

@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 enum {
-	SEAT_ROWS_MAX = 702,     /* A..Z then AA..ZZ */
-	SEAT_NUMBER_MAX = 999,   /* seats per row */
-	SEAT_LABEL_SIZE = 8,     /* "ZZ999" plus NUL, rounded up */
+	SEAT_ROWS_MAX = 702,   /* A..Z then AA..ZZ */
+	SEAT_NUMBER_MAX = 999, /* seats per row */
+	SEAT_LABEL_SIZE = 8,   /* "ZZ999" plus NUL, rounded up */
 };
 
 struct seat {

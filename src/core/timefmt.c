@@ -47,8 +47,8 @@ int timefmt_format(int64_t ms, char buf[TIMEFMT_SIZE])
 	int y, m, d;
 
 	timefmt_civil_from_days(days, &y, &m, &d);
-	return snprintf(buf, TIMEFMT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d, sod / 3600,
-			sod / 60 % 60, sod % 60, millis);
+	return snprintf(buf, TIMEFMT_SIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
+	                sod / 3600, sod / 60 % 60, sod % 60, millis);
 }
 
 static int timefmt_digits(const char *s, int n, int *out)

@@ -11,12 +11,12 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <stdarg.h>
 #include <unistd.h>
 
 struct http_server {
@@ -128,7 +128,7 @@ void http_resume(struct http_request *req)
 }
 
 static void http_attach(struct http_request *req, unsigned status, struct MHD_Response *resp,
-			const char *content_type)
+                        const char *content_type)
 {
 	if (resp == NULL)
 		return; /* out of memory: MHD closes the connection */
@@ -140,10 +140,10 @@ static void http_attach(struct http_request *req, unsigned status, struct MHD_Re
 }
 
 void http_respond(struct http_request *req, unsigned status, const char *content_type, char *body,
-		  size_t len, const char *hname, const char *hvalue)
+                  size_t len, const char *hname, const char *hvalue)
 {
 	struct MHD_Response *resp =
-		MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	    MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 
 	if (resp == NULL) {
 		free(body);
@@ -155,10 +155,10 @@ void http_respond(struct http_request *req, unsigned status, const char *content
 }
 
 void http_respond_shared(struct http_request *req, unsigned status, const char *content_type,
-			 struct http_body *body)
+                         struct http_body *body)
 {
 	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
-		body->len, body->data, http_body_release, body);
+	    body->len, body->data, http_body_release, body);
 
 	if (resp == NULL) {
 		http_body_unref(body);
@@ -169,7 +169,7 @@ void http_respond_shared(struct http_request *req, unsigned status, const char *
 
 /* The JSON error for problems found before the API sees the request. */
 static void http_respond_error(struct http_request *req, unsigned status, const char *code,
-			       const char *message)
+                               const char *message)
 {
 	char *body = NULL;
 	int n = asprintf(&body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, message);
@@ -198,9 +198,8 @@ static enum MHD_Result http_queue(struct http_request *req)
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
-				   const char *method, const char *version,
-				   const char *upload_data, size_t *upload_data_size,
-				   void **con_cls)
+                                   const char *method, const char *version, const char *upload_data,
+                                   size_t *upload_data_size, void **con_cls)
 {
 	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
@@ -217,7 +216,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->path = url;
 		*con_cls = req;
 		const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-							       MHD_HTTP_HEADER_CONTENT_LENGTH);
+		                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen != NULL && strtoull(clen, NULL, 10) > HTTP_BODY_MAX) {
 			/* Refuse before reading the body. MHD allows an answer
 			 * only now or after the whole upload; answering now also
@@ -261,7 +260,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 }
 
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
-			   enum MHD_RequestTerminationCode toe)
+                           enum MHD_RequestTerminationCode toe)
 {
 	struct http_request *req = *con_cls;
 	(void)cls;
@@ -332,22 +331,22 @@ int http_start(const struct http_config *cfg, struct http_server **out)
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons(cfg->port);
 	if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
-		fprintf(stderr, "boxoffice: listen address '%s' is not an IPv4 address\n", cfg->host);
+		fprintf(stderr, "boxoffice: listen address '%s' is not an IPv4 address\n",
+		        cfg->host);
 		free(srv);
 		return -1;
 	}
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
-			 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	                 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
 	srv->daemon = MHD_start_daemon(
-		flags, cfg->port, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_log,
-		NULL, MHD_OPTION_SOCK_ADDR, &addr,
-		MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->threads > 0 ? cfg->threads : 1),
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_IDLE_TIMEOUT_S,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MEMORY,
-		MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)HTTP_LISTEN_BACKLOG,
-		MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-		http_completed, NULL, MHD_OPTION_END);
+	    flags, cfg->port, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_log,
+	    NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
+	    (unsigned)(cfg->threads > 0 ? cfg->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
+	    (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)HTTP_HEADER_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+	    (unsigned)HTTP_LISTEN_BACKLOG, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
+	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		fprintf(stderr, "boxoffice: cannot listen on %s:%u\n", cfg->host, cfg->port);
 		free(srv);
@@ -360,7 +359,7 @@ int http_start(const struct http_config *cfg, struct http_server **out)
 uint16_t http_port(const struct http_server *srv)
 {
 	const union MHD_DaemonInfo *info =
-		MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	return info ? info->port : 0;
 }
 

@@ -16,10 +16,10 @@
 #include <stdint.h>
 
 enum {
-	HTTP_BODY_MAX = 64 * 1024,       /* request body; 413 beyond */
-	HTTP_HEADER_MEMORY = 32 * 1024,  /* per-connection header memory */
+	HTTP_BODY_MAX = 64 * 1024,      /* request body; 413 beyond */
+	HTTP_HEADER_MEMORY = 32 * 1024, /* per-connection header memory */
 	HTTP_CONNECTIONS_MAX = 4096,
-	HTTP_IDLE_TIMEOUT_S = 30,        /* per-request/idle timeout */
+	HTTP_IDLE_TIMEOUT_S = 30, /* per-request/idle timeout */
 	HTTP_LISTEN_BACKLOG = 4096,
 };
 
@@ -65,9 +65,9 @@ void http_resume(struct http_request *req);
 
 /* Answers with body (malloc'd, taken). Extra header: name/value or NULLs. */
 void http_respond(struct http_request *req, unsigned status, const char *content_type, char *body,
-		  size_t len, const char *hname, const char *hvalue);
+                  size_t len, const char *hname, const char *hvalue);
 /* Answers with a shared body (takes one reference). */
 void http_respond_shared(struct http_request *req, unsigned status, const char *content_type,
-			 struct http_body *body);
+                         struct http_body *body);
 
 #endif

@@ -127,7 +127,7 @@ int store_show_details(struct store *st, int64_t show_id, struct show_details *o
 }
 
 int store_booking_details(struct store *st, const char *username, const char *reference,
-			  struct booking *out, enum outcome *o)
+                          struct booking *out, enum outcome *o)
 {
 	return st->ops->booking_details(st->state, username, reference, out, o);
 }
@@ -159,13 +159,12 @@ int store_verify(struct store *st, struct store_report *report)
 }
 
 void store_report_add(struct store_report *r, const char *name, long long violations,
-		      const char *example)
+                      const char *example)
 {
 	char *line = NULL;
-	int n = violations == 0
-			? asprintf(&line, "ok   %s\n", name)
-			: asprintf(&line, "FAIL %s: %lld rows, e.g. %s\n", name, violations,
-				   example ? example : "?");
+	int n = violations == 0 ? asprintf(&line, "ok   %s\n", name)
+	                        : asprintf(&line, "FAIL %s: %lld rows, e.g. %s\n", name, violations,
+	                                   example ? example : "?");
 
 	r->checks++;
 	if (violations != 0)

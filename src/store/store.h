@@ -31,9 +31,9 @@
 
 enum store_err {
 	STORE_OK = 0,
-	STORE_ERR = -1,         /* storage failed: the API answers 503 */
-	STORE_EBUSY = -2,       /* queue full or closing: 503 */
-	STORE_EINVAL = -3,      /* bad URL or configuration */
+	STORE_ERR = -1,    /* storage failed: the API answers 503 */
+	STORE_EBUSY = -2,  /* queue full or closing: 503 */
+	STORE_EINVAL = -3, /* bad URL or configuration */
 };
 
 typedef int64_t (*store_clock_fn)(void *arg);
@@ -48,7 +48,7 @@ struct store_config {
 	int pool_size;                /* PostgreSQL connections */
 	store_clock_fn clock;         /* NULL: the real clock */
 	void *clock_arg;
-	booking_random_fn random;     /* NULL: getrandom(2) */
+	booking_random_fn random; /* NULL: getrandom(2) */
 	void *random_arg;
 };
 
@@ -64,7 +64,7 @@ enum store_op {
 	STORE_OP_CREATE_SHOW,
 	STORE_OP_CANCEL_SHOW,
 	STORE_OP_NOTIFY, /* listener only: changes committed by another node;
-			  * show 0 without changes: anything may have changed */
+	                  * show 0 without changes: anything may have changed */
 };
 
 enum seat_status { SEAT_AVAILABLE, SEAT_HELD, SEAT_BOOKED };
@@ -75,7 +75,7 @@ struct store_cmd;
 /* Builds the HTTP answer of a finished command: status and a malloc'd
  * body. Called by the store inside the transaction (any thread). */
 typedef int (*store_answer_fn)(const struct store_cmd *cmd, unsigned *status, char **body,
-			       size_t *len);
+                               size_t *len);
 
 /* One committed seat change, for event streams. */
 struct seat_change {
@@ -89,12 +89,12 @@ struct store_cmd {
 
 	/* Input; which fields matter depends on op. */
 	char username[USERNAME_MAX + 1];
-	int64_t show_id;      /* hold, hold-best, confirm, release, cancel-show */
-	int nseats;           /* hold, confirm, release */
-	bool all_seats;       /* release: the whole cart */
+	int64_t show_id; /* hold, hold-best, confirm, release, cancel-show */
+	int nseats;      /* hold, confirm, release */
+	bool all_seats;  /* release: the whole cart */
 	struct seat seats[BOOKING_SEATS_MAX];
-	int count;            /* hold-best */
-	bool allow_split;     /* hold-best */
+	int count;                        /* hold-best */
+	bool allow_split;                 /* hold-best */
 	char reference[BOOKING_REF_SIZE]; /* cancel */
 	char name[NAME_MAX_LEN + 1];      /* create screen / movie */
 	int rows, seats_per_row;          /* create screen */
@@ -116,18 +116,18 @@ struct store_cmd {
 
 	/* Output, valid when done runs. */
 	enum outcome outcome;
-	struct booking booking;   /* hold, hold-best, confirm, release, cancel */
-	int nbad;                 /* seats at fault, natural order */
+	struct booking booking; /* hold, hold-best, confirm, release, cancel */
+	int nbad;               /* seats at fault, natural order */
 	struct seat bad[BOOKING_SEATS_MAX];
-	int64_t created_id;       /* admin creates, cancel-show */
-	int64_t created_end;      /* create show: end of the show */
-	int total_seats;          /* create screen / show */
-	int64_t expired;          /* expire-due: holds released */
+	int64_t created_id;          /* admin creates, cancel-show */
+	int64_t created_end;         /* create show: end of the show */
+	int total_seats;             /* create screen / show */
+	int64_t expired;             /* expire-due: holds released */
 	struct seat_change *changes; /* owned by the cmd; store_cmd_clear */
 	size_t nchanges;
-	bool replayed;               /* answer_* is a stored answer */
-	unsigned answer_status;      /* set when the store built or replayed */
-	char *answer_body;           /* the answer; owned, store_cmd_clear */
+	bool replayed;          /* answer_* is a stored answer */
+	unsigned answer_status; /* set when the store built or replayed */
+	char *answer_body;      /* the answer; owned, store_cmd_clear */
 	size_t answer_len;
 
 	void (*done)(struct store_cmd *cmd);
@@ -178,7 +178,7 @@ struct store_report {
 
 /* For backends: appends "ok NAME" or "FAIL NAME: N rows, e.g. EXAMPLE". */
 void store_report_add(struct store_report *r, const char *name, long long violations,
-		      const char *example);
+                      const char *example);
 
 /* Listener called after each commit with each finished command (from the
  * committing thread, before done). Used for caches and events. */
@@ -193,9 +193,10 @@ struct store_ops {
 	void (*close)(void *state);
 	int (*submit)(void *state, struct store_cmd *cmd);
 	int (*active_shows)(void *state, struct show_summary **out, size_t *n);
-	int (*show_details)(void *state, int64_t show_id, struct show_details *out, enum outcome *o);
+	int (*show_details)(void *state, int64_t show_id, struct show_details *out,
+	                    enum outcome *o);
 	int (*booking_details)(void *state, const char *username, const char *reference,
-			       struct booking *out, enum outcome *o);
+	                       struct booking *out, enum outcome *o);
 	int (*user_bookings)(void *state, const char *username, struct booking **out, size_t *n);
 	int (*next_expiry)(void *state, int64_t *at);
 	int (*ping)(void *state);
@@ -218,9 +219,10 @@ const char *store_backend_name(const struct store *st);
 int store_submit(struct store *st, struct store_cmd *cmd);
 
 int store_active_shows(struct store *st, struct show_summary **out, size_t *n);
-int store_show_details(struct store *st, int64_t show_id, struct show_details *out, enum outcome *o);
+int store_show_details(struct store *st, int64_t show_id, struct show_details *out,
+                       enum outcome *o);
 int store_booking_details(struct store *st, const char *username, const char *reference,
-			  struct booking *out, enum outcome *o);
+                          struct booking *out, enum outcome *o);
 /* Newest first; *out is malloc'd (free it), possibly NULL when *n is 0. */
 int store_user_bookings(struct store *st, const char *username, struct booking **out, size_t *n);
 /* Earliest expiry of a live hold or cart; INT64_MAX when none. */

@@ -23,8 +23,8 @@
 #include <jansson.h>
 #include <libpq-fe.h>
 #include <poll.h>
-#include <stdarg.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +37,9 @@
 
 enum {
 	PG_QUEUE_MAX = 8192,
-	PG_RETRIES = 5,             /* serialization failure / deadlock */
+	PG_RETRIES = 5, /* serialization failure / deadlock */
 	PG_ACQUIRE_TIMEOUT_MS = 5000,
-	PG_RECONNECT_MS = 1000,     /* listener back-off */
+	PG_RECONNECT_MS = 1000, /* listener back-off */
 	PG_MIGRATION_LOCK = 73510017,
 	PG_EXCLUSIVE_LOCK = 73510018,
 };
@@ -71,40 +71,41 @@ enum pg_call_id {
 };
 
 static const char *const pg_sql[PG_CALL_COUNT] = {
-	[PG_HOLD] = "SELECT hold_seats_for_user($1, $2, $3::int[], $4::int[], $5::interval, "
-		    "$6::interval, $7)",
-	[PG_HOLD_BEST] = "SELECT hold_best_seats($1, $2, $3, $4, $5::interval, $6::interval, $7)",
-	[PG_CONFIRM] = "SELECT confirm_booking($1, $2, $3::int[], $4::int[])",
-	[PG_RELEASE] = "SELECT release_seats($1, $2, $3::int[], $4::int[])",
-	[PG_CANCEL] = "SELECT cancel_booking($1, $2)",
-	[PG_EXPIRE] = "SELECT expire_holds()",
-	[PG_CREATE_SCREEN] = "SELECT create_screen($1, $2, $3)",
-	[PG_CREATE_MOVIE] = "SELECT create_movie($1, $2, $3::date)",
-	[PG_CREATE_SHOW] = "SELECT create_show($1, $2, to_timestamp($3::bigint / 1000.0))",
-	[PG_CANCEL_SHOW] = "SELECT cancel_show($1)",
-	[PG_ACTIVE_SHOWS] = "SELECT get_active_shows()",
-	[PG_SHOW_DETAILS] = "SELECT get_show_seat_details($1)",
-	[PG_BOOKING_DETAILS] = "SELECT get_booking_details($1, $2)",
-	[PG_USER_BOOKINGS] = "SELECT get_user_bookings($1)",
-	[PG_NEXT_EXPIRY] = "SELECT floor(extract(epoch FROM next_hold_expiry()) * 1000)::bigint",
-	[PG_PING] = "SELECT 1",
-	[PG_NOTIFY] = "SELECT bo_notify($1::jsonb)",
-	[PG_SET_CLOCK] = "SELECT set_config('boxoffice.now', to_timestamp($1::bigint / 1000.0)::text, false)",
-	[PG_IDEM_GET] = "SELECT request, status_code, body FROM idempotency WHERE key = $1 "
-			"AND created_at > bo_now() - $2::interval FOR UPDATE",
-	/* A live record wins over ours (0 rows): we roll back and replay it. */
-	[PG_IDEM_PUT] = "INSERT INTO idempotency (key, request, status_code, body, created_at) "
-			"VALUES ($1, $2, $3, $4, bo_now()) ON CONFLICT (key) DO UPDATE SET "
-			"request = EXCLUDED.request, status_code = EXCLUDED.status_code, "
-			"body = EXCLUDED.body, created_at = EXCLUDED.created_at "
-			"WHERE idempotency.created_at <= bo_now() - $5::interval",
-	[PG_IDEM_EXPIRE] = "WITH gone AS (DELETE FROM idempotency WHERE created_at <= "
-			   "bo_now() - $1::interval RETURNING 1) SELECT count(*) FROM gone",
+    [PG_HOLD] = "SELECT hold_seats_for_user($1, $2, $3::int[], $4::int[], $5::interval, "
+                "$6::interval, $7)",
+    [PG_HOLD_BEST] = "SELECT hold_best_seats($1, $2, $3, $4, $5::interval, $6::interval, $7)",
+    [PG_CONFIRM] = "SELECT confirm_booking($1, $2, $3::int[], $4::int[])",
+    [PG_RELEASE] = "SELECT release_seats($1, $2, $3::int[], $4::int[])",
+    [PG_CANCEL] = "SELECT cancel_booking($1, $2)",
+    [PG_EXPIRE] = "SELECT expire_holds()",
+    [PG_CREATE_SCREEN] = "SELECT create_screen($1, $2, $3)",
+    [PG_CREATE_MOVIE] = "SELECT create_movie($1, $2, $3::date)",
+    [PG_CREATE_SHOW] = "SELECT create_show($1, $2, to_timestamp($3::bigint / 1000.0))",
+    [PG_CANCEL_SHOW] = "SELECT cancel_show($1)",
+    [PG_ACTIVE_SHOWS] = "SELECT get_active_shows()",
+    [PG_SHOW_DETAILS] = "SELECT get_show_seat_details($1)",
+    [PG_BOOKING_DETAILS] = "SELECT get_booking_details($1, $2)",
+    [PG_USER_BOOKINGS] = "SELECT get_user_bookings($1)",
+    [PG_NEXT_EXPIRY] = "SELECT floor(extract(epoch FROM next_hold_expiry()) * 1000)::bigint",
+    [PG_PING] = "SELECT 1",
+    [PG_NOTIFY] = "SELECT bo_notify($1::jsonb)",
+    [PG_SET_CLOCK] =
+        "SELECT set_config('boxoffice.now', to_timestamp($1::bigint / 1000.0)::text, false)",
+    [PG_IDEM_GET] = "SELECT request, status_code, body FROM idempotency WHERE key = $1 "
+                    "AND created_at > bo_now() - $2::interval FOR UPDATE",
+    /* A live record wins over ours (0 rows): we roll back and replay it. */
+    [PG_IDEM_PUT] = "INSERT INTO idempotency (key, request, status_code, body, created_at) "
+                    "VALUES ($1, $2, $3, $4, bo_now()) ON CONFLICT (key) DO UPDATE SET "
+                    "request = EXCLUDED.request, status_code = EXCLUDED.status_code, "
+                    "body = EXCLUDED.body, created_at = EXCLUDED.created_at "
+                    "WHERE idempotency.created_at <= bo_now() - $5::interval",
+    [PG_IDEM_EXPIRE] = "WITH gone AS (DELETE FROM idempotency WHERE created_at <= "
+                       "bo_now() - $1::interval RETURNING 1) SELECT count(*) FROM gone",
 };
 
 struct pg_conn {
 	PGconn *conn;
-	int backend_pid; /* to recognise our own notifications */
+	int backend_pid;        /* to recognise our own notifications */
 	unsigned long prepared; /* bit per pg_call_id */
 	struct pg_conn *next;
 };
@@ -233,7 +234,8 @@ static int pg_prepare(struct pg_conn *c, enum pg_call_id id)
 	PGresult *p = PQprepare(c->conn, name, pg_sql[id], 0, NULL);
 	int ok = PQresultStatus(p) == PGRES_COMMAND_OK;
 	if (!ok)
-		fprintf(stderr, "boxoffice: pg: prepare %s: %s", pg_sql[id], PQerrorMessage(c->conn));
+		fprintf(stderr, "boxoffice: pg: prepare %s: %s", pg_sql[id],
+		        PQerrorMessage(c->conn));
 	PQclear(p);
 	if (!ok)
 		return -1;
@@ -261,7 +263,7 @@ static int pg_set_clock(struct pg_state *s, struct pg_conn *c)
 /* Runs a prepared statement on c (preparing it, and setting the test
  * clock, first). Returns the result; the caller checks and clears it. */
 static PGresult *pg_run(struct pg_state *s, struct pg_conn *c, enum pg_call_id id, int nparams,
-			const char *const *params)
+                        const char *const *params)
 {
 	char name[16];
 
@@ -296,7 +298,7 @@ static json_t *pg_value(const PGresult *r)
 /* Calls a prepared function in its own transaction; returns 0 and its
  * parsed value, or -1 on a storage error. */
 static int pg_call(struct pg_state *s, enum pg_call_id id, int nparams, const char *const *params,
-		   json_t **out)
+                   json_t **out)
 {
 	struct pg_conn *c = pg_acquire(s);
 	int rc = -1;
@@ -314,7 +316,7 @@ static int pg_call(struct pg_state *s, enum pg_call_id id, int nparams, const ch
 		int retry = pg_retryable(r);
 		if (!retry)
 			fprintf(stderr, "boxoffice: pg: %s: %s", pg_sql[id],
-				c->conn ? PQerrorMessage(c->conn) : "no connection\n");
+			        c->conn ? PQerrorMessage(c->conn) : "no connection\n");
 		PQclear(r);
 		if (!retry)
 			break;
@@ -461,8 +463,10 @@ static void pg_arg_seats(struct pg_args *a, const struct store_cmd *cmd)
 	rows[lr++] = '{';
 	nums[ln++] = '{';
 	for (int i = 0; i < cmd->nseats; i++) {
-		lr += (size_t)snprintf(rows + lr, 2048 - lr, "%s%d", i ? "," : "", cmd->seats[i].row);
-		ln += (size_t)snprintf(nums + ln, 2048 - ln, "%s%d", i ? "," : "", cmd->seats[i].number);
+		lr +=
+		    (size_t)snprintf(rows + lr, 2048 - lr, "%s%d", i ? "," : "", cmd->seats[i].row);
+		ln += (size_t)snprintf(nums + ln, 2048 - ln, "%s%d", i ? "," : "",
+		                       cmd->seats[i].number);
 	}
 	snprintf(rows + lr, 2048 - lr, "}");
 	snprintf(nums + ln, 2048 - ln, "}");
@@ -479,7 +483,7 @@ static void pg_arg_hold_limits(struct pg_args *a, const struct pg_state *s)
 }
 
 static enum pg_call_id pg_prepare_args(const struct pg_state *s, const struct store_cmd *cmd,
-				       struct pg_args *a)
+                                       struct pg_args *a)
 {
 	a->n = 0;
 	switch (cmd->op) {
@@ -622,7 +626,8 @@ static int pg_idem_settle(struct store_cmd *cmd, const PGresult *r)
 		return 0;
 	}
 	unsigned status = (unsigned)strtoul(PQgetvalue(r, 0, 1), NULL, 10);
-	if (store_cmd_set_answer(cmd, status, PQgetvalue(r, 0, 2), (size_t)PQgetlength(r, 0, 2)) != 0)
+	if (store_cmd_set_answer(cmd, status, PQgetvalue(r, 0, 2), (size_t)PQgetlength(r, 0, 2)) !=
+	    0)
 		return -1;
 	cmd->outcome = OUTCOME_OK;
 	cmd->replayed = true;
@@ -634,7 +639,7 @@ static int pg_idem_settle(struct store_cmd *cmd, const PGresult *r)
  * when settled, 1 to try again (a concurrent first request won the key,
  * or a serialization failure), -1 on a storage error. Rolls back itself. */
 static int pg_keyed_attempt(struct pg_state *s, struct pg_conn *c, struct store_cmd *cmd,
-			    enum pg_call_id id, const struct pg_args *a, json_t **res)
+                            enum pg_call_id id, const struct pg_args *a, json_t **res)
 {
 	char ttl[48], status[16];
 	PGresult *r = NULL;
@@ -671,7 +676,8 @@ static int pg_keyed_attempt(struct pg_state *s, struct pg_conn *c, struct store_
 		goto fail;
 	if (store_answer_storable(code)) {
 		snprintf(status, sizeof(status), "%u", code);
-		const char *put[] = {cmd->idem_key, cmd->idem_request, status, cmd->answer_body, ttl};
+		const char *put[] = {cmd->idem_key, cmd->idem_request, status, cmd->answer_body,
+		                     ttl};
 		r = pg_run(s, c, PG_IDEM_PUT, 5, put);
 		if (r == NULL || PQresultStatus(r) != PGRES_COMMAND_OK)
 			goto fail;
@@ -710,7 +716,7 @@ static void pg_reset_output(struct store_cmd *cmd)
 /* A command with an Idempotency-Key: several statements in one
  * transaction on one connection (the answer is built between them). */
 static void pg_execute_keyed(struct pg_state *s, struct store_cmd *cmd, enum pg_call_id id,
-			     const struct pg_args *a)
+                             const struct pg_args *a)
 {
 	struct pg_conn *c = pg_acquire(s);
 	json_t *res = NULL;
@@ -758,7 +764,7 @@ static void pg_execute(struct pg_state *s, struct store_cmd *cmd)
 		/* Old idempotency records go with the sweep. */
 		json_t *gone = NULL;
 		snprintf(a->buf[0], sizeof(a->buf[0]), "%lld milliseconds",
-			 (long long)s->cfg.idempotency_ttl_ms);
+		         (long long)s->cfg.idempotency_ttl_ms);
 		const char *params[] = {a->buf[0]};
 		if (pg_call(s, PG_IDEM_EXPIRE, 1, params, &gone) == 0)
 			json_decref(gone);
@@ -871,7 +877,7 @@ static int pg_show_details(void *state, int64_t show_id, struct show_details *d,
 }
 
 static int pg_booking_details(void *state, const char *username, const char *reference,
-			      struct booking *out, enum outcome *o)
+                              struct booking *out, enum outcome *o)
 {
 	const char *params[] = {username, reference};
 	json_t *res;
@@ -990,8 +996,8 @@ static int pg_verify(void *state, struct store_report *report)
 			rc = STORE_ERR;
 			break;
 		}
-		store_report_add(report, verify_checks[i].name, strtoll(PQgetvalue(r, 0, 0), NULL, 10),
-				 PQgetvalue(r, 0, 1));
+		store_report_add(report, verify_checks[i].name,
+		                 strtoll(PQgetvalue(r, 0, 0), NULL, 10), PQgetvalue(r, 0, 1));
 		PQclear(r);
 	}
 	pg_exec_ok(c->conn, "ROLLBACK");
@@ -1048,7 +1054,8 @@ static void pg_notify_listener(struct pg_state *s, int64_t show_id, json_t *chan
 			cmd->changes[i].show_id = show_id;
 			cmd->changes[i].seat.row = (int)json_integer_value(json_array_get(v, 0));
 			cmd->changes[i].seat.number = (int)json_integer_value(json_array_get(v, 1));
-			cmd->changes[i].status = pg_seat_status(json_string_value(json_array_get(v, 2)));
+			cmd->changes[i].status =
+			    pg_seat_status(json_string_value(json_array_get(v, 2)));
 		}
 		cmd->nchanges = n;
 		pg_tell_listener(s, cmd);
@@ -1098,9 +1105,11 @@ static void *pg_notify_main(void *arg)
 		PGnotify *nt;
 		while ((nt = PQnotifies(c)) != NULL) {
 			json_error_t err;
-			json_t *p = pg_pid_is_ours(s, nt->be_pid) ? NULL : json_loads(nt->extra, 0, &err);
+			json_t *p =
+			    pg_pid_is_ours(s, nt->be_pid) ? NULL : json_loads(nt->extra, 0, &err);
 			if (p != NULL)
-				pg_notify_listener(s, pg_int(p, "showId"), json_object_get(p, "changes"));
+				pg_notify_listener(s, pg_int(p, "showId"),
+				                   json_object_get(p, "changes"));
 			json_decref(p);
 			PQfreemem(nt);
 		}
@@ -1136,11 +1145,12 @@ static int pg_migrate(PGconn *c)
 		return -1;
 	if (pg_exec_ok(c, "SET client_min_messages = warning") != 0 ||
 	    pg_exec_ok(c, "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, "
-			  "applied_at timestamptz NOT NULL DEFAULT now())") != 0)
+	                  "applied_at timestamptz NOT NULL DEFAULT now())") != 0)
 		goto unlock;
 	for (const struct embedded_sql *m = embedded_sql_postgres; m->name != NULL; m++) {
 		char q[96];
-		snprintf(q, sizeof(q), "SELECT 1 FROM schema_migrations WHERE version = %d", m->version);
+		snprintf(q, sizeof(q), "SELECT 1 FROM schema_migrations WHERE version = %d",
+		         m->version);
 		PGresult *r = PQexec(c, q);
 		int have = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : -1;
 		PQclear(r);
@@ -1148,7 +1158,8 @@ static int pg_migrate(PGconn *c)
 			goto unlock;
 		if (have > 0)
 			continue;
-		snprintf(q, sizeof(q), "INSERT INTO schema_migrations (version) VALUES (%d)", m->version);
+		snprintf(q, sizeof(q), "INSERT INTO schema_migrations (version) VALUES (%d)",
+		         m->version);
 		if (pg_exec_ok(c, "BEGIN") != 0)
 			goto unlock;
 		if (pg_exec_ok(c, m->text) != 0 || pg_exec_ok(c, q) != 0 ||
@@ -1248,18 +1259,18 @@ fail:
 }
 
 const struct store_ops store_pg_ops = {
-	.name = "postgres",
-	.open = pg_open,
-	.drain = pg_drain,
-	.close = pg_close,
-	.submit = pg_submit,
-	.active_shows = pg_active_shows,
-	.show_details = pg_show_details,
-	.booking_details = pg_booking_details,
-	.user_bookings = pg_user_bookings,
-	.next_expiry = pg_next_expiry,
-	.ping = pg_ping,
-	.set_listener = pg_set_listener,
-	.verify = pg_verify,
-	.exclusive = pg_exclusive,
+    .name = "postgres",
+    .open = pg_open,
+    .drain = pg_drain,
+    .close = pg_close,
+    .submit = pg_submit,
+    .active_shows = pg_active_shows,
+    .show_details = pg_show_details,
+    .booking_details = pg_booking_details,
+    .user_bookings = pg_user_bookings,
+    .next_expiry = pg_next_expiry,
+    .ping = pg_ping,
+    .set_listener = pg_set_listener,
+    .verify = pg_verify,
+    .exclusive = pg_exclusive,
 };

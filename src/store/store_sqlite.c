@@ -32,10 +32,10 @@
 #include "store/verify_checks.h"
 
 enum {
-	SQ_BATCH_MAX = 64,      /* commands per transaction */
-	SQ_QUEUE_MAX = 8192,    /* queued commands before STORE_EBUSY */
+	SQ_BATCH_MAX = 64,   /* commands per transaction */
+	SQ_QUEUE_MAX = 8192, /* queued commands before STORE_EBUSY */
 	SQ_BUSY_TIMEOUT_MS = 5000,
-	SQ_REF_ATTEMPTS = 16,   /* fresh references tried on a collision */
+	SQ_REF_ATTEMPTS = 16, /* fresh references tried on a collision */
 	SQ_PATH_MAX = 4096,
 };
 
@@ -101,127 +101,131 @@ enum sq_stmt_id {
 };
 
 #define SQ_BOOKING_COLS                                                                            \
-	"SELECT b.id, b.booking_reference, b.status, u.username, b.show_id, m.movie_name, "       \
-	"sc.screen_name, s.show_time, b.created_at, b.expires_at, b.confirmed_at, "               \
-	"b.cancelled_at FROM bookings b JOIN users u ON u.id = b.user_id "                        \
-	"JOIN shows s ON s.id = b.show_id JOIN movies m ON m.id = s.movie_id "                    \
+	"SELECT b.id, b.booking_reference, b.status, u.username, b.show_id, m.movie_name, "        \
+	"sc.screen_name, s.show_time, b.created_at, b.expires_at, b.confirmed_at, "                \
+	"b.cancelled_at FROM bookings b JOIN users u ON u.id = b.user_id "                         \
+	"JOIN shows s ON s.id = b.show_id JOIN movies m ON m.id = s.movie_id "                     \
 	"JOIN screens sc ON sc.id = s.screen_id "
 
 /* A seat that is HELD past its expiry counts as AVAILABLE: ?now below. */
 #define SQ_FREE_SEAT "(status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= ?%d))"
 #define SQ_CLEAR_SEAT                                                                              \
-	"status = 'AVAILABLE', booking_id = NULL, held_at = NULL, held_by_user_id = NULL, "       \
+	"status = 'AVAILABLE', booking_id = NULL, held_at = NULL, held_by_user_id = NULL, "        \
 	"held_expiry = NULL, version = version + 1"
 
 static const char *const sq_sql[SQ_STMT_COUNT] = {
-	[SQ_BEGIN] = "BEGIN",
-	[SQ_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
-	[SQ_COMMIT] = "COMMIT",
-	[SQ_ROLLBACK] = "ROLLBACK",
-	[SQ_SAVEPOINT] = "SAVEPOINT cmd",
-	[SQ_RELEASE] = "RELEASE cmd",
-	[SQ_ROLLBACK_TO] = "ROLLBACK TO cmd",
-	[SQ_ACTIVE_SHOWS] =
-		"SELECT s.id, s.movie_id, s.screen_id, m.movie_name, sc.screen_name, "
-		"m.duration_minutes, s.show_time, sc.total_seats, "
-		"(SELECT count(*) FROM seats st WHERE st.show_id = s.id AND (st.status = 'AVAILABLE' "
-		"OR (st.status = 'HELD' AND st.held_expiry <= ?1))) "
-		"FROM shows s JOIN movies m ON m.id = s.movie_id JOIN screens sc ON sc.id = s.screen_id "
-		"WHERE s.status = 'ACTIVE' AND s.show_time > ?1 ORDER BY s.show_time, s.id",
-	[SQ_SHOW] = "SELECT s.id, m.movie_name, m.duration_minutes, s.show_time, sc.screen_name, "
-		    "s.status, sc.rows, sc.seats_per_row, sc.total_seats FROM shows s "
-		    "JOIN movies m ON m.id = s.movie_id JOIN screens sc ON sc.id = s.screen_id "
-		    "WHERE s.id = ?1",
-	[SQ_SHOW_SEATS] = "SELECT seat_row, seat_number, CASE WHEN status = 'BOOKED' THEN 2 "
-			  "WHEN status = 'HELD' AND held_expiry > ?2 THEN 1 ELSE 0 END, held_expiry "
-			  "FROM seats WHERE show_id = ?1 ORDER BY seat_row, seat_number",
-	[SQ_BOOKING_BY_REF] = SQ_BOOKING_COLS "WHERE b.booking_reference = ?1 AND u.username = ?2",
-	[SQ_BOOKING_BY_ID] = SQ_BOOKING_COLS "WHERE b.id = ?1",
-	[SQ_BOOKINGS_OF_USER] = SQ_BOOKING_COLS
-	"WHERE u.username = ?1 ORDER BY b.created_at DESC, b.id DESC",
-	[SQ_BOOKING_SEATS] = "SELECT seat_row, seat_number FROM booking_seats WHERE booking_id = ?1 "
-			     "ORDER BY seat_row, seat_number",
-	[SQ_NEXT_EXPIRY] = "SELECT min(x) FROM (SELECT min(held_expiry) AS x FROM seats "
-			   "WHERE status = 'HELD' UNION ALL SELECT min(expires_at) FROM bookings "
-			   "WHERE status = 'STAGED')",
-	[SQ_USER_GET] = "SELECT id FROM users WHERE username = ?1",
-	[SQ_USER_INSERT] = "INSERT INTO users(username, guid, created_at) VALUES (?1, ?2, ?3)",
-	[SQ_SHOW_FOR_WRITE] = "SELECT s.status, s.show_time, sc.rows, sc.seats_per_row FROM shows s "
-			      "JOIN screens sc ON sc.id = s.screen_id WHERE s.id = ?1",
-	[SQ_CART_GET] = "SELECT id, created_at, expires_at FROM bookings "
-			"WHERE show_id = ?1 AND user_id = ?2 AND status = 'STAGED'",
-	[SQ_CART_EXPIRE] = "UPDATE bookings SET status = 'EXPIRED' "
-			   "WHERE id = ?1 AND status = 'STAGED' AND expires_at <= ?2",
-	[SQ_CART_INSERT] = "INSERT INTO bookings(show_id, user_id, status, total_seats, "
-			   "booking_reference, created_at, expires_at) "
-			   "VALUES (?1, ?2, 'STAGED', 0, ?3, ?4, ?5) "
-			   "ON CONFLICT (booking_reference) DO NOTHING",
-	[SQ_SEAT_TAKE] = "UPDATE seats SET status = 'HELD', booking_id = ?4, held_at = ?5, "
-			 "held_by_user_id = ?6, held_expiry = ?7, version = version + 1 "
-			 "WHERE show_id = ?1 AND seat_row = ?2 AND seat_number = ?3 AND "
-			 "(status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= ?5))",
-	[SQ_SEAT_MINE] = "SELECT 1 FROM seats WHERE show_id = ?1 AND seat_row = ?2 AND "
-			 "seat_number = ?3 AND status = 'HELD' AND booking_id = ?4 AND held_expiry > ?5",
-	[SQ_BSEAT_INSERT] = "INSERT OR IGNORE INTO booking_seats(booking_id, show_id, seat_row, "
-			    "seat_number) VALUES (?1, ?2, ?3, ?4)",
-	[SQ_CART_COUNT] = "SELECT count(*) FROM seats WHERE booking_id = ?1 AND status = 'HELD'",
-	[SQ_CART_REFRESH] = "UPDATE bookings SET expires_at = ?2, total_seats = ?3 WHERE id = ?1",
-	[SQ_CART_SEATS_REFRESH] = "UPDATE seats SET held_expiry = ?2, version = version + 1 "
-				  "WHERE booking_id = ?1 AND status = 'HELD' AND held_expiry <> ?2",
-	[SQ_SEAT_BOOK] = "UPDATE seats SET status = 'BOOKED', held_expiry = NULL, "
-			 "version = version + 1 WHERE show_id = ?1 AND seat_row = ?2 AND "
-			 "seat_number = ?3 AND status = 'HELD' AND booking_id = ?4 AND "
-			 "held_by_user_id = ?5 AND held_expiry > ?6",
-	[SQ_BOOKING_HELD_SEATS] = "SELECT seat_row, seat_number FROM seats "
-				  "WHERE booking_id = ?1 AND status = 'HELD'",
-	[SQ_BOOKING_ALL_SEATS] = "SELECT seat_row, seat_number FROM seats WHERE booking_id = ?1",
-	[SQ_BOOKING_FREE_HELD] = "UPDATE seats SET " SQ_CLEAR_SEAT
-	" WHERE booking_id = ?1 AND status = 'HELD'",
-	[SQ_BOOKING_FREE_ALL] = "UPDATE seats SET " SQ_CLEAR_SEAT " WHERE booking_id = ?1",
-	[SQ_BSEAT_KEEP_BOOKED] =
-		"DELETE FROM booking_seats WHERE booking_id = ?1 AND NOT EXISTS (SELECT 1 FROM seats s "
-		"WHERE s.show_id = booking_seats.show_id AND s.seat_row = booking_seats.seat_row AND "
-		"s.seat_number = booking_seats.seat_number AND s.booking_id = ?1 AND "
-		"s.status = 'BOOKED')",
-	[SQ_BOOKING_CONFIRM] = "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = ?2, "
-			       "expires_at = NULL, total_seats = ?3 WHERE id = ?1 AND status = 'STAGED'",
-	[SQ_SEAT_STATE] = "SELECT s.status, s.booking_id, b.user_id, b.status FROM seats s "
-			  "LEFT JOIN bookings b ON b.id = s.booking_id "
-			  "WHERE s.show_id = ?1 AND s.seat_row = ?2 AND s.seat_number = ?3",
-	[SQ_BSEAT_COUNT] = "SELECT count(*) FROM booking_seats WHERE booking_id = ?1",
-	[SQ_SEAT_RELEASE] = "UPDATE seats SET " SQ_CLEAR_SEAT
-	" WHERE show_id = ?1 AND seat_row = ?2 AND seat_number = ?3 AND status = 'HELD' "
-	"AND booking_id = ?4",
-	[SQ_BSEAT_DELETE_ONE] = "DELETE FROM booking_seats WHERE booking_id = ?1 AND seat_row = ?2 "
-				"AND seat_number = ?3",
-	[SQ_BSEAT_DELETE_ALL] = "DELETE FROM booking_seats WHERE booking_id = ?1",
-	[SQ_BOOKING_SET_TOTAL] = "UPDATE bookings SET total_seats = ?2 WHERE id = ?1",
-	[SQ_BOOKING_CANCEL] = "UPDATE bookings SET status = 'CANCELLED', cancelled_at = ?2, "
-			      "expires_at = NULL WHERE id = ?1 AND status IN ('STAGED', 'CONFIRMED')",
-	[SQ_BOOKING_FIND] = "SELECT b.id, b.status, b.expires_at, s.show_time FROM bookings b "
-			    "JOIN users u ON u.id = b.user_id JOIN shows s ON s.id = b.show_id "
-			    "WHERE b.booking_reference = ?1 AND u.username = ?2",
-	[SQ_EXPIRE_SEATS] = "UPDATE seats SET " SQ_CLEAR_SEAT
-	" WHERE status = 'HELD' AND held_expiry <= ?1 RETURNING show_id, seat_row, seat_number",
-	[SQ_EXPIRE_CARTS] = "UPDATE bookings SET status = 'EXPIRED' WHERE status = 'STAGED' "
-			    "AND expires_at <= ?1",
-	[SQ_SCREEN_INSERT] = "INSERT INTO screens(screen_name, rows, seats_per_row, total_seats) "
-			     "VALUES (?1, ?2, ?3, ?2 * ?3)",
-	[SQ_MOVIE_INSERT] = "INSERT INTO movies(movie_name, duration_minutes, last_show_date) "
-			    "VALUES (?1, ?2, ?3)",
-	[SQ_MOVIE_GET] = "SELECT duration_minutes, last_show_date FROM movies WHERE id = ?1",
-	[SQ_SCREEN_GET] = "SELECT rows, seats_per_row, total_seats FROM screens WHERE id = ?1",
-	[SQ_SHOW_OVERLAP] = "SELECT 1 FROM shows WHERE screen_id = ?1 AND status = 'ACTIVE' "
-			    "AND show_time < ?3 AND end_time > ?2 LIMIT 1",
-	[SQ_SHOW_INSERT] = "INSERT INTO shows(movie_id, screen_id, show_time, end_time, status) "
-			   "VALUES (?1, ?2, ?3, ?4, 'ACTIVE')",
-	[SQ_SEAT_INSERT] = "INSERT INTO seats(show_id, seat_row, seat_number) VALUES (?1, ?2, ?3)",
-	[SQ_SHOW_CANCEL] = "UPDATE shows SET status = 'CANCELLED' WHERE id = ?1",
-	[SQ_IDEM_GET] = "SELECT request, status_code, body, created_at FROM idempotency WHERE key = ?1",
-	[SQ_IDEM_DELETE] = "DELETE FROM idempotency WHERE key = ?1",
-	[SQ_IDEM_INSERT] = "INSERT INTO idempotency(key, request, status_code, body, created_at) "
-			   "VALUES (?1, ?2, ?3, ?4, ?5)",
-	[SQ_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE created_at <= ?1",
+    [SQ_BEGIN] = "BEGIN",
+    [SQ_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT] = "COMMIT",
+    [SQ_ROLLBACK] = "ROLLBACK",
+    [SQ_SAVEPOINT] = "SAVEPOINT cmd",
+    [SQ_RELEASE] = "RELEASE cmd",
+    [SQ_ROLLBACK_TO] = "ROLLBACK TO cmd",
+    [SQ_ACTIVE_SHOWS] =
+        "SELECT s.id, s.movie_id, s.screen_id, m.movie_name, sc.screen_name, "
+        "m.duration_minutes, s.show_time, sc.total_seats, "
+        "(SELECT count(*) FROM seats st WHERE st.show_id = s.id AND (st.status = 'AVAILABLE' "
+        "OR (st.status = 'HELD' AND st.held_expiry <= ?1))) "
+        "FROM shows s JOIN movies m ON m.id = s.movie_id JOIN screens sc ON sc.id = s.screen_id "
+        "WHERE s.status = 'ACTIVE' AND s.show_time > ?1 ORDER BY s.show_time, s.id",
+    [SQ_SHOW] = "SELECT s.id, m.movie_name, m.duration_minutes, s.show_time, sc.screen_name, "
+                "s.status, sc.rows, sc.seats_per_row, sc.total_seats FROM shows s "
+                "JOIN movies m ON m.id = s.movie_id JOIN screens sc ON sc.id = s.screen_id "
+                "WHERE s.id = ?1",
+    [SQ_SHOW_SEATS] = "SELECT seat_row, seat_number, CASE WHEN status = 'BOOKED' THEN 2 "
+                      "WHEN status = 'HELD' AND held_expiry > ?2 THEN 1 ELSE 0 END, held_expiry "
+                      "FROM seats WHERE show_id = ?1 ORDER BY seat_row, seat_number",
+    [SQ_BOOKING_BY_REF] = SQ_BOOKING_COLS "WHERE b.booking_reference = ?1 AND u.username = ?2",
+    [SQ_BOOKING_BY_ID] = SQ_BOOKING_COLS "WHERE b.id = ?1",
+    [SQ_BOOKINGS_OF_USER] =
+        SQ_BOOKING_COLS "WHERE u.username = ?1 ORDER BY b.created_at DESC, b.id DESC",
+    [SQ_BOOKING_SEATS] = "SELECT seat_row, seat_number FROM booking_seats WHERE booking_id = ?1 "
+                         "ORDER BY seat_row, seat_number",
+    [SQ_NEXT_EXPIRY] = "SELECT min(x) FROM (SELECT min(held_expiry) AS x FROM seats "
+                       "WHERE status = 'HELD' UNION ALL SELECT min(expires_at) FROM bookings "
+                       "WHERE status = 'STAGED')",
+    [SQ_USER_GET] = "SELECT id FROM users WHERE username = ?1",
+    [SQ_USER_INSERT] = "INSERT INTO users(username, guid, created_at) VALUES (?1, ?2, ?3)",
+    [SQ_SHOW_FOR_WRITE] = "SELECT s.status, s.show_time, sc.rows, sc.seats_per_row FROM shows s "
+                          "JOIN screens sc ON sc.id = s.screen_id WHERE s.id = ?1",
+    [SQ_CART_GET] = "SELECT id, created_at, expires_at FROM bookings "
+                    "WHERE show_id = ?1 AND user_id = ?2 AND status = 'STAGED'",
+    [SQ_CART_EXPIRE] = "UPDATE bookings SET status = 'EXPIRED' "
+                       "WHERE id = ?1 AND status = 'STAGED' AND expires_at <= ?2",
+    [SQ_CART_INSERT] = "INSERT INTO bookings(show_id, user_id, status, total_seats, "
+                       "booking_reference, created_at, expires_at) "
+                       "VALUES (?1, ?2, 'STAGED', 0, ?3, ?4, ?5) "
+                       "ON CONFLICT (booking_reference) DO NOTHING",
+    [SQ_SEAT_TAKE] = "UPDATE seats SET status = 'HELD', booking_id = ?4, held_at = ?5, "
+                     "held_by_user_id = ?6, held_expiry = ?7, version = version + 1 "
+                     "WHERE show_id = ?1 AND seat_row = ?2 AND seat_number = ?3 AND "
+                     "(status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= ?5))",
+    [SQ_SEAT_MINE] =
+        "SELECT 1 FROM seats WHERE show_id = ?1 AND seat_row = ?2 AND "
+        "seat_number = ?3 AND status = 'HELD' AND booking_id = ?4 AND held_expiry > ?5",
+    [SQ_BSEAT_INSERT] = "INSERT OR IGNORE INTO booking_seats(booking_id, show_id, seat_row, "
+                        "seat_number) VALUES (?1, ?2, ?3, ?4)",
+    [SQ_CART_COUNT] = "SELECT count(*) FROM seats WHERE booking_id = ?1 AND status = 'HELD'",
+    [SQ_CART_REFRESH] = "UPDATE bookings SET expires_at = ?2, total_seats = ?3 WHERE id = ?1",
+    [SQ_CART_SEATS_REFRESH] = "UPDATE seats SET held_expiry = ?2, version = version + 1 "
+                              "WHERE booking_id = ?1 AND status = 'HELD' AND held_expiry <> ?2",
+    [SQ_SEAT_BOOK] = "UPDATE seats SET status = 'BOOKED', held_expiry = NULL, "
+                     "version = version + 1 WHERE show_id = ?1 AND seat_row = ?2 AND "
+                     "seat_number = ?3 AND status = 'HELD' AND booking_id = ?4 AND "
+                     "held_by_user_id = ?5 AND held_expiry > ?6",
+    [SQ_BOOKING_HELD_SEATS] = "SELECT seat_row, seat_number FROM seats "
+                              "WHERE booking_id = ?1 AND status = 'HELD'",
+    [SQ_BOOKING_ALL_SEATS] = "SELECT seat_row, seat_number FROM seats WHERE booking_id = ?1",
+    [SQ_BOOKING_FREE_HELD] =
+        "UPDATE seats SET " SQ_CLEAR_SEAT " WHERE booking_id = ?1 AND status = 'HELD'",
+    [SQ_BOOKING_FREE_ALL] = "UPDATE seats SET " SQ_CLEAR_SEAT " WHERE booking_id = ?1",
+    [SQ_BSEAT_KEEP_BOOKED] =
+        "DELETE FROM booking_seats WHERE booking_id = ?1 AND NOT EXISTS (SELECT 1 FROM seats s "
+        "WHERE s.show_id = booking_seats.show_id AND s.seat_row = booking_seats.seat_row AND "
+        "s.seat_number = booking_seats.seat_number AND s.booking_id = ?1 AND "
+        "s.status = 'BOOKED')",
+    [SQ_BOOKING_CONFIRM] =
+        "UPDATE bookings SET status = 'CONFIRMED', confirmed_at = ?2, "
+        "expires_at = NULL, total_seats = ?3 WHERE id = ?1 AND status = 'STAGED'",
+    [SQ_SEAT_STATE] = "SELECT s.status, s.booking_id, b.user_id, b.status FROM seats s "
+                      "LEFT JOIN bookings b ON b.id = s.booking_id "
+                      "WHERE s.show_id = ?1 AND s.seat_row = ?2 AND s.seat_number = ?3",
+    [SQ_BSEAT_COUNT] = "SELECT count(*) FROM booking_seats WHERE booking_id = ?1",
+    [SQ_SEAT_RELEASE] =
+        "UPDATE seats SET " SQ_CLEAR_SEAT
+        " WHERE show_id = ?1 AND seat_row = ?2 AND seat_number = ?3 AND status = 'HELD' "
+        "AND booking_id = ?4",
+    [SQ_BSEAT_DELETE_ONE] = "DELETE FROM booking_seats WHERE booking_id = ?1 AND seat_row = ?2 "
+                            "AND seat_number = ?3",
+    [SQ_BSEAT_DELETE_ALL] = "DELETE FROM booking_seats WHERE booking_id = ?1",
+    [SQ_BOOKING_SET_TOTAL] = "UPDATE bookings SET total_seats = ?2 WHERE id = ?1",
+    [SQ_BOOKING_CANCEL] = "UPDATE bookings SET status = 'CANCELLED', cancelled_at = ?2, "
+                          "expires_at = NULL WHERE id = ?1 AND status IN ('STAGED', 'CONFIRMED')",
+    [SQ_BOOKING_FIND] = "SELECT b.id, b.status, b.expires_at, s.show_time FROM bookings b "
+                        "JOIN users u ON u.id = b.user_id JOIN shows s ON s.id = b.show_id "
+                        "WHERE b.booking_reference = ?1 AND u.username = ?2",
+    [SQ_EXPIRE_SEATS] =
+        "UPDATE seats SET " SQ_CLEAR_SEAT
+        " WHERE status = 'HELD' AND held_expiry <= ?1 RETURNING show_id, seat_row, seat_number",
+    [SQ_EXPIRE_CARTS] = "UPDATE bookings SET status = 'EXPIRED' WHERE status = 'STAGED' "
+                        "AND expires_at <= ?1",
+    [SQ_SCREEN_INSERT] = "INSERT INTO screens(screen_name, rows, seats_per_row, total_seats) "
+                         "VALUES (?1, ?2, ?3, ?2 * ?3)",
+    [SQ_MOVIE_INSERT] = "INSERT INTO movies(movie_name, duration_minutes, last_show_date) "
+                        "VALUES (?1, ?2, ?3)",
+    [SQ_MOVIE_GET] = "SELECT duration_minutes, last_show_date FROM movies WHERE id = ?1",
+    [SQ_SCREEN_GET] = "SELECT rows, seats_per_row, total_seats FROM screens WHERE id = ?1",
+    [SQ_SHOW_OVERLAP] = "SELECT 1 FROM shows WHERE screen_id = ?1 AND status = 'ACTIVE' "
+                        "AND show_time < ?3 AND end_time > ?2 LIMIT 1",
+    [SQ_SHOW_INSERT] = "INSERT INTO shows(movie_id, screen_id, show_time, end_time, status) "
+                       "VALUES (?1, ?2, ?3, ?4, 'ACTIVE')",
+    [SQ_SEAT_INSERT] = "INSERT INTO seats(show_id, seat_row, seat_number) VALUES (?1, ?2, ?3)",
+    [SQ_SHOW_CANCEL] = "UPDATE shows SET status = 'CANCELLED' WHERE id = ?1",
+    [SQ_IDEM_GET] = "SELECT request, status_code, body, created_at FROM idempotency WHERE key = ?1",
+    [SQ_IDEM_DELETE] = "DELETE FROM idempotency WHERE key = ?1",
+    [SQ_IDEM_INSERT] = "INSERT INTO idempotency(key, request, status_code, body, created_at) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [SQ_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE created_at <= ?1",
 };
 
 struct sq_conn {
@@ -296,9 +300,9 @@ static struct sq_conn *sq_conn_open(const char *path)
 	sqlite3_busy_timeout(c->db, SQ_BUSY_TIMEOUT_MS);
 	sqlite3_extended_result_codes(c->db, 1);
 	if (sqlite3_exec(c->db,
-			 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-			 "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
-			 NULL, NULL, NULL) != SQLITE_OK) {
+	                 "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+	                 "PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY;",
+	                 NULL, NULL, NULL) != SQLITE_OK) {
 		sq_log(c->db, "pragmas");
 		goto fail;
 	}
@@ -323,8 +327,8 @@ static sqlite3_stmt *sq_stmt(struct sq_conn *c, enum sq_stmt_id id)
 	sqlite3_stmt *st = c->stmt[id];
 
 	if (st == NULL) {
-		if (sqlite3_prepare_v3(c->db, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) !=
-		    SQLITE_OK) {
+		if (sqlite3_prepare_v3(c->db, sq_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st,
+		                       NULL) != SQLITE_OK) {
 			sq_log(c->db, sq_sql[id]);
 			return NULL;
 		}
@@ -422,8 +426,7 @@ static void sq_copy_text(char *dst, size_t size, sqlite3_stmt *st, int col)
 
 /* Fills b from a row of SQ_BOOKING_COLS and the booking's seats. The
  * effective status applies lazy expiry. Returns the booking id or -1. */
-static int64_t sq_booking_from_row(sqlite3_stmt *st, int64_t now,
-				   struct booking *b)
+static int64_t sq_booking_from_row(sqlite3_stmt *st, int64_t now, struct booking *b)
 {
 	int64_t id = sqlite3_column_int64(st, 0);
 	const char *status = (const char *)sqlite3_column_text(st, 2);
@@ -489,7 +492,7 @@ static int sq_load_booking(struct sq_conn *c, int64_t id, int64_t now, struct bo
 /* ---- write helpers (writer thread only) ---- */
 
 static int sq_change_add(struct store_cmd *cmd, int64_t show_id, int row, int number,
-			 enum seat_status status)
+                         enum seat_status status)
 {
 	size_t n = cmd->nchanges;
 
@@ -539,9 +542,9 @@ static int sq_user_id(struct sq_state *s, const char *username, int64_t now, int
 	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
 	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* variant */
 	snprintf(guid, sizeof(guid),
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-		 r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-		 r[15]);
+	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+	         r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
+	         r[15]);
 	st = sq_stmt(c, SQ_USER_INSERT);
 	if (st == NULL)
 		return -1;
@@ -603,7 +606,7 @@ enum {
  * command (its outcome set), 0 to go on, -1 on a storage error. Sorts the
  * seats when it checks them. */
 static int sq_show_check(struct sq_conn *c, struct store_cmd *cmd, int64_t now, unsigned checks,
-			 struct sq_show *sh)
+                         struct sq_show *sh)
 {
 	if (sq_show_for_write(c, cmd->show_id, sh) < 0)
 		return -1;
@@ -632,7 +635,7 @@ struct sq_cart {
  * the writer's transaction, so nothing can change in between (and this is
  * cheaper than UPDATE ... RETURNING, which buffers in a temporary table). */
 static int sq_free_booking_seats(struct sq_conn *c, struct store_cmd *cmd, int64_t booking_id,
-				 int64_t show_id, int held_only)
+                                 int64_t show_id, int held_only)
 {
 	sqlite3_stmt *st = sq_stmt(c, held_only ? SQ_BOOKING_HELD_SEATS : SQ_BOOKING_ALL_SEATS);
 	int rc, n = 0;
@@ -641,8 +644,8 @@ static int sq_free_booking_seats(struct sq_conn *c, struct store_cmd *cmd, int64
 		return -1;
 	sqlite3_bind_int64(st, 1, booking_id);
 	while ((rc = sq_step_row(c, st)) == 1) {
-		if (sq_change_add(cmd, show_id, sqlite3_column_int(st, 0), sqlite3_column_int(st, 1),
-				  SEAT_AVAILABLE) != 0) {
+		if (sq_change_add(cmd, show_id, sqlite3_column_int(st, 0),
+		                  sqlite3_column_int(st, 1), SEAT_AVAILABLE) != 0) {
 			sqlite3_reset(st);
 			return -1;
 		}
@@ -663,7 +666,7 @@ static int sq_free_booking_seats(struct sq_conn *c, struct store_cmd *cmd, int64
  * rewritten EXPIRED on the way (its seats freed), so the caller starts
  * a new one. */
 static int sq_cart_get(struct sq_conn *c, struct store_cmd *cmd, int64_t user_id, int64_t now,
-		       struct sq_cart *cart)
+                       struct sq_cart *cart)
 {
 	sqlite3_stmt *st = sq_stmt(c, SQ_CART_GET);
 	int rc;
@@ -697,7 +700,7 @@ static int sq_cart_get(struct sq_conn *c, struct store_cmd *cmd, int64_t user_id
 }
 
 static int sq_cart_create(struct sq_state *s, struct store_cmd *cmd, int64_t user_id, int64_t now,
-			  struct sq_cart *cart)
+                          struct sq_cart *cart)
 {
 	struct sq_conn *c = s->writer_conn;
 	char ref[BOOKING_REF_SIZE];
@@ -820,7 +823,7 @@ static int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 		if (sq_step_done(c, st) < 0)
 			return -1;
 		if (sq_change_add(cmd, cmd->show_id, added_seats[i].row, added_seats[i].number,
-				  SEAT_HELD) != 0)
+		                  SEAT_HELD) != 0)
 			return -1;
 	}
 	if (added > 0) {
@@ -881,14 +884,14 @@ static int sq_do_hold_best(struct sq_state *s, struct store_cmd *cmd, int64_t no
 		int row = sqlite3_column_int(st, 0), number = sqlite3_column_int(st, 1);
 		if (row < sh.rows && number >= 1 && number <= sh.seats_per_row)
 			grid[(size_t)row * (size_t)sh.seats_per_row + (size_t)(number - 1)] =
-				sqlite3_column_int(st, 2) == 0;
+			    sqlite3_column_int(st, 2) == 0;
 	}
 	if (rc < 0) {
 		free(grid);
 		return -1;
 	}
 	rc = bestseat_pick(grid, sh.rows, sh.seats_per_row, cmd->count, cmd->allow_split,
-			   cmd->seats);
+	                   cmd->seats);
 	free(grid);
 	if (rc != 0) {
 		cmd->outcome = OUTCOME_SEATS_UNAVAILABLE;
@@ -901,7 +904,7 @@ static int sq_do_hold_best(struct sq_state *s, struct store_cmd *cmd, int64_t no
 /* Returns 1 when every listed seat is BOOKED in one CONFIRMED booking of
  * this user with exactly these seats (a retried confirm), with its id. */
 static int sq_confirm_retry(struct sq_conn *c, struct store_cmd *cmd, int64_t user_id,
-			    int64_t *booking_id)
+                            int64_t *booking_id)
 {
 	int64_t found = 0, count;
 
@@ -919,8 +922,8 @@ static int sq_confirm_retry(struct sq_conn *c, struct store_cmd *cmd, int64_t us
 		const char *bstatus = (const char *)sqlite3_column_text(st, 3);
 		int64_t bid = sqlite3_column_int64(st, 1);
 		int ok = seat_status && strcmp(seat_status, "BOOKED") == 0 && bstatus &&
-			 strcmp(bstatus, "CONFIRMED") == 0 &&
-			 sqlite3_column_int64(st, 2) == user_id && (found == 0 || found == bid);
+		         strcmp(bstatus, "CONFIRMED") == 0 &&
+		         sqlite3_column_int64(st, 2) == user_id && (found == 0 || found == bid);
 		sqlite3_reset(st);
 		if (!ok)
 			return 0;
@@ -984,7 +987,7 @@ static int sq_do_confirm(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 		if (n == 0)
 			sq_bad_add(cmd, cmd->seats[i]);
 		else if (sq_change_add(cmd, cmd->show_id, cmd->seats[i].row, cmd->seats[i].number,
-				       SEAT_BOOKED) != 0)
+		                       SEAT_BOOKED) != 0)
 			return -1;
 	}
 	if (cmd->nbad > 0) {
@@ -1067,7 +1070,7 @@ static int sq_do_release(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 			if (n == 0)
 				continue; /* not ours: releasing it changes nothing */
 			if (sq_change_add(cmd, cmd->show_id, cmd->seats[i].row,
-					  cmd->seats[i].number, SEAT_AVAILABLE) != 0)
+			                  cmd->seats[i].number, SEAT_AVAILABLE) != 0)
 				return -1;
 			st = sq_stmt(c, SQ_BSEAT_DELETE_ONE);
 			if (st == NULL)
@@ -1153,7 +1156,7 @@ static int sq_do_expire_due(struct sq_state *s, struct store_cmd *cmd, int64_t n
 	sqlite3_bind_int64(st, 1, now);
 	while ((rc = sq_step_row(c, st)) == 1) {
 		if (sq_change_add(cmd, sqlite3_column_int64(st, 0), sqlite3_column_int(st, 1),
-				  sqlite3_column_int(st, 2), SEAT_AVAILABLE) != 0) {
+		                  sqlite3_column_int(st, 2), SEAT_AVAILABLE) != 0) {
 			sqlite3_reset(st);
 			return -1;
 		}
@@ -1210,7 +1213,7 @@ static int sq_idem_lookup(struct sq_state *s, struct store_cmd *cmd, int64_t now
 		return sq_step_done(c, st) < 0 ? -1 : 0;
 	}
 	int same = req_len == cmd->idem_request_len &&
-		   (req_len == 0 || memcmp(req, cmd->idem_request, req_len) == 0);
+	           (req_len == 0 || memcmp(req, cmd->idem_request, req_len) == 0);
 	rc = 1;
 	if (!same) {
 		cmd->outcome = OUTCOME_IDEMPOTENCY_KEY_REUSED;
@@ -1551,7 +1554,7 @@ static int sq_migrate(struct sq_conn *c)
 		    sqlite3_exec(c->db, pragma, NULL, NULL, NULL) != SQLITE_OK ||
 		    sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 			fprintf(stderr, "boxoffice: migration %s failed: %s\n", m->name,
-				sqlite3_errmsg(c->db));
+			        sqlite3_errmsg(c->db));
 			sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
 			return -1;
 		}
@@ -1611,7 +1614,7 @@ done:
 }
 
 static int sq_show_details_in(struct sq_state *s, struct sq_conn *c, int64_t show_id,
-			      struct show_details *d, enum outcome *o)
+                              struct show_details *d, enum outcome *o)
 {
 	sqlite3_stmt *st = sq_stmt(c, SQ_SHOW);
 	int64_t now = sq_now(s);
@@ -1640,7 +1643,8 @@ static int sq_show_details_in(struct sq_state *s, struct sq_conn *c, int64_t sho
 
 	/* One block, three runs: available from the front, held and booked
 	 * appended after, each already in natural order. */
-	struct seat *all = malloc(sizeof(*all) * (size_t)(d->total_seats > 0 ? d->total_seats : 1) * 3);
+	struct seat *all =
+	    malloc(sizeof(*all) * (size_t)(d->total_seats > 0 ? d->total_seats : 1) * 3);
 	if (all == NULL)
 		return STORE_ERR;
 	d->available = all;
@@ -1698,7 +1702,7 @@ static int sq_show_details(void *state, int64_t show_id, struct show_details *d,
 }
 
 static int sq_booking_details(void *state, const char *username, const char *reference,
-			      struct booking *out, enum outcome *o)
+                              struct booking *out, enum outcome *o)
 {
 	struct sq_state *s = state;
 	struct sq_conn *c = sq_reader_get(s);
@@ -1822,8 +1826,8 @@ static int sq_ping(void *state)
 	if (c == NULL)
 		return STORE_ERR;
 	rc = sqlite3_exec(c->db, "SELECT count(*) FROM meta", NULL, NULL, NULL) == SQLITE_OK
-		     ? STORE_OK
-		     : STORE_ERR;
+	         ? STORE_OK
+	         : STORE_ERR;
 	sq_reader_put(s, c);
 	return rc;
 }
@@ -1854,7 +1858,7 @@ static int sq_verify(void *state, struct store_report *report)
 			sqlite3_bind_int64(st, 1, sq_now(s));
 		if (sqlite3_step(st) == SQLITE_ROW)
 			store_report_add(report, verify_checks[i].name, sqlite3_column_int64(st, 0),
-					 (const char *)sqlite3_column_text(st, 1));
+			                 (const char *)sqlite3_column_text(st, 1));
 		else
 			rc = STORE_ERR;
 		sqlite3_finalize(st);
@@ -1948,18 +1952,18 @@ static int sq_open(const struct store_config *cfg, void **state)
 }
 
 const struct store_ops store_sqlite_ops = {
-	.name = "sqlite",
-	.open = sq_open,
-	.drain = sq_drain,
-	.close = sq_close,
-	.submit = sq_submit,
-	.active_shows = sq_active_shows,
-	.show_details = sq_show_details,
-	.booking_details = sq_booking_details,
-	.user_bookings = sq_user_bookings,
-	.next_expiry = sq_next_expiry,
-	.ping = sq_ping,
-	.set_listener = sq_set_listener,
-	.verify = sq_verify,
-	.exclusive = sq_exclusive,
+    .name = "sqlite",
+    .open = sq_open,
+    .drain = sq_drain,
+    .close = sq_close,
+    .submit = sq_submit,
+    .active_shows = sq_active_shows,
+    .show_details = sq_show_details,
+    .booking_details = sq_booking_details,
+    .user_bookings = sq_user_bookings,
+    .next_expiry = sq_next_expiry,
+    .ping = sq_ping,
+    .set_listener = sq_set_listener,
+    .verify = sq_verify,
+    .exclusive = sq_exclusive,
 };

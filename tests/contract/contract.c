@@ -40,11 +40,11 @@
 
 #include <cmocka.h>
 
+#include "../common/seat_text.h"
 #include "core/booking.h"
 #include "core/outcome.h"
 #include "core/seat.h"
 #include "core/timefmt.h"
-#include "../common/seat_text.h"
 #include "store/store.h"
 
 /* The one switch: which backend runs when BOXOFFICE_TEST_DB is not set

@@ -55,12 +55,12 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "../common/seat_text.h"
 #include "core/booking.h"
 #include "core/num.h"
 #include "core/outcome.h"
 #include "core/seat.h"
 #include "core/timefmt.h"
-#include "../common/seat_text.h"
 #include "store/store.h"
 
 #define MODEL_SECOND_MS INT64_C(1000)

@@ -4,11 +4,12 @@
  * number parsing, outcome names and the hold-best seat picker. Expected
  * values are worked out by hand or by an independent brute force in the
  * test, never copied from the code under test. */
+#include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
+
+#include <cmocka.h> /* after the headers it needs */
 
 #include <ctype.h>
 #include <errno.h>
@@ -63,7 +64,8 @@ static void test_assert_parses(const char *label, int row, int number)
 	if (seat_parse(label, strlen(label), &s) != 0)
 		fail_msg("\"%s\" did not parse", label);
 	if (s.row != row || s.number != number)
-		fail_msg("\"%s\" parsed as (%d,%d), want (%d,%d)", label, s.row, s.number, row, number);
+		fail_msg("\"%s\" parsed as (%d,%d), want (%d,%d)", label, s.row, s.number, row,
+		         number);
 }
 
 static void test_seat_parse_valid(void **state)
@@ -86,15 +88,16 @@ static void test_seat_parse_valid(void **state)
 static void test_seat_parse_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"", "A", "1A", "A0", "A01", "A1000", "AAA1", "A-1", "A 1", "A1x", " A1", "A1 ", "+A1",
-		"A+1", "1", "AA", "A1.5", "A1A", "@1", "[1", "`1", "{1", "A\t1", "A9999",
+	    "",    "A",   "1A", "A0", "A01",  "A1000", "AAA1", "A-1", "A 1", "A1x", " A1",  "A1 ",
+	    "+A1", "A+1", "1",  "AA", "A1.5", "A1A",   "@1",   "[1",  "`1",  "{1",  "A\t1", "A9999",
 	};
 	struct seat s;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (seat_parse(bad[i], strlen(bad[i]), &s) == 0)
-			fail_msg("\"%s\" parsed as (%d,%d) but is not a seat label", bad[i], s.row, s.number);
+			fail_msg("\"%s\" parsed as (%d,%d) but is not a seat label", bad[i], s.row,
+			         s.number);
 }
 
 static void test_seat_parse_uses_only_len_bytes(void **state)
@@ -183,7 +186,8 @@ static void test_seat_round_trip_every_row(void **state)
 
 static void test_seat_compare_natural(void **state)
 {
-	static const char *const ascending[] = {"A1", "A2", "A10", "A99", "A100", "B1", "Z9", "AA1", "AZ999", "BA1", "ZZ999"};
+	static const char *const ascending[] = {"A1", "A2",  "A10",   "A99", "A100", "B1",
+	                                        "Z9", "AA1", "AZ999", "BA1", "ZZ999"};
 	const size_t n = sizeof(ascending) / sizeof(ascending[0]);
 
 	(void)state;
@@ -194,14 +198,17 @@ static void test_seat_compare_natural(void **state)
 			int got = seat_compare(&a, &b);
 
 			if ((got > 0) - (got < 0) != want)
-				fail_msg("compare(%s,%s) = %d, want sign %d", ascending[i], ascending[j], got, want);
+				fail_msg("compare(%s,%s) = %d, want sign %d", ascending[i],
+				         ascending[j], got, want);
 		}
 }
 
 static void test_seat_sort_natural(void **state)
 {
-	static const char *const input[] = {"B1", "A10", "aa1", "A2", "Z9", "a1", "AB3", "z10", "A100"};
-	static const char *const sorted[] = {"A1", "A2", "A10", "A100", "B1", "Z9", "Z10", "AA1", "AB3"};
+	static const char *const input[] = {"B1", "A10", "aa1", "A2",  "Z9",
+	                                    "a1", "AB3", "z10", "A100"};
+	static const char *const sorted[] = {"A1", "A2",  "A10", "A100", "B1",
+	                                     "Z9", "Z10", "AA1", "AB3"};
 	const size_t n = sizeof(input) / sizeof(input[0]);
 	struct seat seats[sizeof(input) / sizeof(input[0])];
 
@@ -251,18 +258,19 @@ static void test_booking_status_names(void **state)
 		enum booking_status status;
 		const char *name;
 	} cases[] = {
-		{BOOKING_STAGED, "STAGED"},
-		{BOOKING_CONFIRMED, "CONFIRMED"},
-		{BOOKING_CANCELLED, "CANCELLED"},
-		{BOOKING_EXPIRED, "EXPIRED"},
+	    {BOOKING_STAGED, "STAGED"},
+	    {BOOKING_CONFIRMED, "CONFIRMED"},
+	    {BOOKING_CANCELLED, "CANCELLED"},
+	    {BOOKING_EXPIRED, "EXPIRED"},
 	};
-	static const char *const bad[] = {"", "staged", "Staged", "STAGED ", "PENDING", "CANCELED", "EXPIRE"};
+	static const char *const bad[] = {"",        "staged",   "Staged", "STAGED ",
+	                                  "PENDING", "CANCELED", "EXPIRE"};
 	enum booking_status s;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		assert_string_equal(booking_status_name(cases[i].status), cases[i].name);
-		s = (enum booking_status)-1;
+		s = (enum booking_status) - 1;
 		assert_int_equal(booking_status_parse(cases[i].name, &s), 0);
 		assert_int_equal(s, cases[i].status);
 	}
@@ -367,7 +375,7 @@ static int test_ref_cmp(const void *a, const void *b)
 
 static void test_booking_ref_getrandom_unique(void **state)
 {
-	char (*refs)[BOOKING_REF_SIZE] = calloc(TEST_REFS, sizeof(*refs));
+	char(*refs)[BOOKING_REF_SIZE] = calloc(TEST_REFS, sizeof(*refs));
 	long hits[sizeof(test_ref_alphabet) - 1] = {0};
 	const long symbols = (long)TEST_REFS * BOOKING_REF_SYMBOLS;
 	const long expected = symbols / (long)(sizeof(test_ref_alphabet) - 1);
@@ -396,18 +404,35 @@ static void test_booking_ref_getrandom_unique(void **state)
 	 * symbols, or a missing one, lands far outside +-600. */
 	for (size_t k = 0; k < sizeof(hits) / sizeof(hits[0]); k++)
 		if (hits[k] < expected - 600 || hits[k] > expected + 600)
-			fail_msg("symbol '%c' drawn %ld times, expected about %ld", test_ref_alphabet[k], hits[k],
-				 expected);
+			fail_msg("symbol '%c' drawn %ld times, expected about %ld",
+			         test_ref_alphabet[k], hits[k], expected);
 	free(refs);
 }
 
 static void test_booking_ref_valid(void **state)
 {
-	static const char *const good[] = {"BX-7K3Q9X2A", "bx-7k3q9x2a", "Bx-22222222", "BX-ZZZZZZZZ", "BX-23456789"};
+	static const char *const good[] = {"BX-7K3Q9X2A", "bx-7k3q9x2a", "Bx-22222222",
+	                                   "BX-ZZZZZZZZ", "BX-23456789"};
 	static const char *const bad[] = {
-		"", "BX-", "BX-7K3Q9X2", "BX-7K3Q9X2AB", "BX_7K3Q9X2A", "XB-7K3Q9X2A", "BY-7K3Q9X2A",
-		"BX-0K3Q9X2A", "BX-OK3Q9X2A", "BX-1K3Q9X2A", "BX-IK3Q9X2A", "BX-LK3Q9X2A", "BX-UK3Q9X2A",
-		"BX-uk3q9x2a", "BX-7K3Q9X2 ", " BX-7K3Q9X2", "BX-7K3Q-X2A", "BX 7K3Q9X2A", "BX-7K3Q9X2A\n",
+	    "",
+	    "BX-",
+	    "BX-7K3Q9X2",
+	    "BX-7K3Q9X2AB",
+	    "BX_7K3Q9X2A",
+	    "XB-7K3Q9X2A",
+	    "BY-7K3Q9X2A",
+	    "BX-0K3Q9X2A",
+	    "BX-OK3Q9X2A",
+	    "BX-1K3Q9X2A",
+	    "BX-IK3Q9X2A",
+	    "BX-LK3Q9X2A",
+	    "BX-UK3Q9X2A",
+	    "BX-uk3q9x2a",
+	    "BX-7K3Q9X2 ",
+	    " BX-7K3Q9X2",
+	    "BX-7K3Q-X2A",
+	    "BX 7K3Q9X2A",
+	    "BX-7K3Q9X2A\n",
 	};
 
 	(void)state;
@@ -421,10 +446,23 @@ static void test_booking_ref_valid(void **state)
 
 static void test_booking_username(void **state)
 {
-	static const char *const good[] = {"a", "Z", "0", ".", "_", "@", "-", "alice", "Bob.Smith",
-					   "first_last", "me@example.com", "x-y", "a.b_c@d-e", "..__@@--"};
-	static const char *const bad[] = {"", " ", "a b", "a\tb", "a+b", "a/b", "a:b", "a!", "\"a\"", "a,b",
-					  "caf\xc3\xa9", "a\nb", "#x", "a~", "(a)", "a=b", "a%20"};
+	static const char *const good[] = {"a",
+	                                   "Z",
+	                                   "0",
+	                                   ".",
+	                                   "_",
+	                                   "@",
+	                                   "-",
+	                                   "alice",
+	                                   "Bob.Smith",
+	                                   "first_last",
+	                                   "me@example.com",
+	                                   "x-y",
+	                                   "a.b_c@d-e",
+	                                   "..__@@--"};
+	static const char *const bad[] = {"",    " ",  "a b",   "a\tb", "a+b",         "a/b",
+	                                  "a:b", "a!", "\"a\"", "a,b",  "caf\xc3\xa9", "a\nb",
+	                                  "#x",  "a~", "(a)",   "a=b",  "a%20"};
 	char name[USERNAME_MAX + 2];
 
 	(void)state;
@@ -513,45 +551,46 @@ static void test_timefmt_parse_offsets(void **state)
 static void test_timefmt_parse_invalid(void **state)
 {
 	static const char *const bad[] = {
-		"",
-		"2026-11-25",
-		"2026-11-25T19:30:00",
-		"2026-11-25T19:30:00.000",
-		"2026-11-25T19:30Z",
-		"2026-11-25T19:30:00.Z",
-		"2026-11-25T19:30:00,000Z",
-		"2026-11-25T19:30:00+0100",
-		"2026-11-25T19:30:00+01",
-		"2026-11-25T19:30:00+01:00x",
-		"2026-11-25T19:30:00+24:00",
-		"2026-11-25T19:30:00+01:60",
-		"2026-11-25T19:30:00Zjunk",
-		"2026-11-25T19:30:00.000ZZ",
-		"2026-11-25X19:30:00Z",
-		"2026/11/25T19:30:00Z",
-		" 2026-11-25T19:30:00Z",
-		"2026-11-25T24:00:00Z",
-		"2026-11-25T19:60:00Z",
-		"2026-11-25T19:30:60Z",
-		"2026-11-25T1a:30:00Z",
-		"2026-11-25T19-30-00Z",
-		"2026-02-30T00:00:00Z",
-		"2026-04-31T00:00:00Z",
-		"2026-13-01T00:00:00Z",
-		"2026-00-10T00:00:00Z",
-		"2026-11-00T00:00:00Z",
-		"2023-02-29T00:00:00Z",
-		"2100-02-29T00:00:00Z",
-		"26-11-25T19:30:00.000Z",
-		"2026-11-25T19:30:00.000 Z",
-		"nonsense that is long enough",
+	    "",
+	    "2026-11-25",
+	    "2026-11-25T19:30:00",
+	    "2026-11-25T19:30:00.000",
+	    "2026-11-25T19:30Z",
+	    "2026-11-25T19:30:00.Z",
+	    "2026-11-25T19:30:00,000Z",
+	    "2026-11-25T19:30:00+0100",
+	    "2026-11-25T19:30:00+01",
+	    "2026-11-25T19:30:00+01:00x",
+	    "2026-11-25T19:30:00+24:00",
+	    "2026-11-25T19:30:00+01:60",
+	    "2026-11-25T19:30:00Zjunk",
+	    "2026-11-25T19:30:00.000ZZ",
+	    "2026-11-25X19:30:00Z",
+	    "2026/11/25T19:30:00Z",
+	    " 2026-11-25T19:30:00Z",
+	    "2026-11-25T24:00:00Z",
+	    "2026-11-25T19:60:00Z",
+	    "2026-11-25T19:30:60Z",
+	    "2026-11-25T1a:30:00Z",
+	    "2026-11-25T19-30-00Z",
+	    "2026-02-30T00:00:00Z",
+	    "2026-04-31T00:00:00Z",
+	    "2026-13-01T00:00:00Z",
+	    "2026-00-10T00:00:00Z",
+	    "2026-11-00T00:00:00Z",
+	    "2023-02-29T00:00:00Z",
+	    "2100-02-29T00:00:00Z",
+	    "26-11-25T19:30:00.000Z",
+	    "2026-11-25T19:30:00.000 Z",
+	    "nonsense that is long enough",
 	};
 	int64_t ms;
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (timefmt_parse(bad[i], &ms) == 0)
-			fail_msg("\"%s\" parsed as %lld but is not RFC 3339", bad[i], (long long)ms);
+			fail_msg("\"%s\" parsed as %lld but is not RFC 3339", bad[i],
+			         (long long)ms);
 }
 
 static void test_timefmt_parse_date(void **state)
@@ -560,13 +599,17 @@ static void test_timefmt_parse_date(void **state)
 		const char *s;
 		int ok, y, m, d;
 	} cases[] = {
-		{"2026-11-25", 1, 2026, 11, 25}, {"2024-02-29", 1, 2024, 2, 29}, {"2000-02-29", 1, 2000, 2, 29},
-		{"2400-02-29", 1, 2400, 2, 29},  {"2026-12-31", 1, 2026, 12, 31}, {"2026-01-01", 1, 2026, 1, 1},
-		{"2026-02-28", 1, 2026, 2, 28},  {"2023-02-29", 0, 0, 0, 0},      {"2100-02-29", 0, 0, 0, 0},
-		{"2026-02-30", 0, 0, 0, 0},      {"2026-04-31", 0, 0, 0, 0},      {"2026-06-31", 0, 0, 0, 0},
-		{"2026-13-01", 0, 0, 0, 0},      {"2026-00-01", 0, 0, 0, 0},      {"2026-01-00", 0, 0, 0, 0},
-		{"2026-01-32", 0, 0, 0, 0},      {"2026-1-01", 0, 0, 0, 0},       {"26-01-01", 0, 0, 0, 0},
-		{"2026/01/01", 0, 0, 0, 0},      {"", 0, 0, 0, 0},                {"2026-0a-01", 0, 0, 0, 0},
+	    {"2026-11-25", 1, 2026, 11, 25}, {"2024-02-29", 1, 2024, 2, 29},
+	    {"2000-02-29", 1, 2000, 2, 29},  {"2400-02-29", 1, 2400, 2, 29},
+	    {"2026-12-31", 1, 2026, 12, 31}, {"2026-01-01", 1, 2026, 1, 1},
+	    {"2026-02-28", 1, 2026, 2, 28},  {"2023-02-29", 0, 0, 0, 0},
+	    {"2100-02-29", 0, 0, 0, 0},      {"2026-02-30", 0, 0, 0, 0},
+	    {"2026-04-31", 0, 0, 0, 0},      {"2026-06-31", 0, 0, 0, 0},
+	    {"2026-13-01", 0, 0, 0, 0},      {"2026-00-01", 0, 0, 0, 0},
+	    {"2026-01-00", 0, 0, 0, 0},      {"2026-01-32", 0, 0, 0, 0},
+	    {"2026-1-01", 0, 0, 0, 0},       {"26-01-01", 0, 0, 0, 0},
+	    {"2026/01/01", 0, 0, 0, 0},      {"", 0, 0, 0, 0},
+	    {"2026-0a-01", 0, 0, 0, 0},
 	};
 
 	(void)state;
@@ -586,7 +629,8 @@ static void test_timefmt_parse_date(void **state)
 /* The header promises "YYYY-MM-DD"; lastShowDate is validated with it. */
 static void test_timefmt_parse_date_rejects_trailing_text(void **state)
 {
-	static const char *const bad[] = {"2026-11-25T00:00:00Z", "2026-11-25x", "2026-11-25 ", "2026-11-250"};
+	static const char *const bad[] = {"2026-11-25T00:00:00Z", "2026-11-25x", "2026-11-25 ",
+	                                  "2026-11-250"};
 	int y, m, d;
 
 	(void)state;
@@ -609,8 +653,16 @@ static void test_timefmt_days_from_civil(void **state)
 
 static void test_timefmt_round_trip(void **state)
 {
-	static const int64_t fixed[] = {0, 1, 999, 1000, 86399999, 86400000, INT64_C(951782400000),
-					INT64_C(1709164800000), INT64_C(1735689599999), INT64_C(253402300799999)};
+	static const int64_t fixed[] = {0,
+	                                1,
+	                                999,
+	                                1000,
+	                                86399999,
+	                                86400000,
+	                                INT64_C(951782400000),
+	                                INT64_C(1709164800000),
+	                                INT64_C(1735689599999),
+	                                INT64_C(253402300799999)};
 	const int64_t max = INT64_C(253402300799999); /* 9999-12-31T23:59:59.999Z */
 	uint64_t seed = 42;
 
@@ -622,7 +674,8 @@ static void test_timefmt_round_trip(void **state)
 		if (i < (int)(sizeof(fixed) / sizeof(fixed[0])))
 			ms = fixed[i];
 		else
-			ms = (int64_t)((((uint64_t)test_rand(&seed) << 32) | test_rand(&seed)) % (uint64_t)(max + 1));
+			ms = (int64_t)((((uint64_t)test_rand(&seed) << 32) | test_rand(&seed)) %
+			               (uint64_t)(max + 1));
 		assert_int_equal(timefmt_format(ms, buf), 24);
 		if (timefmt_parse(buf, &back) != 0 || back != ms)
 			fail_msg("%lld -> \"%s\" -> %lld", (long long)ms, buf, (long long)back);
@@ -648,12 +701,31 @@ static void test_num_parse_id(void **state)
 		const char *s;
 		int64_t v;
 	} good[] = {
-		{"1", 1}, {"7", 7}, {"10", 10}, {"123456789", 123456789},
-		{"9223372036854775806", INT64_MAX - 1}, {"9223372036854775807", INT64_MAX},
+	    {"1", 1},
+	    {"7", 7},
+	    {"10", 10},
+	    {"123456789", 123456789},
+	    {"9223372036854775806", INT64_MAX - 1},
+	    {"9223372036854775807", INT64_MAX},
 	};
 	static const char *const bad[] = {
-		"0", "00", "01", "-1", "+1", "9223372036854775808", "9999999999999999999", "10000000000000000000",
-		"", "1a", "a1", " 1", "1 ", "1.0", "1e3", "0x10", "18446744073709551617",
+	    "0",
+	    "00",
+	    "01",
+	    "-1",
+	    "+1",
+	    "9223372036854775808",
+	    "9999999999999999999",
+	    "10000000000000000000",
+	    "",
+	    "1a",
+	    "a1",
+	    " 1",
+	    "1 ",
+	    "1.0",
+	    "1e3",
+	    "0x10",
+	    "18446744073709551617",
 	};
 	int64_t v;
 
@@ -717,19 +789,19 @@ static void test_outcome_names(void **state)
 		enum outcome o;
 		const char *name;
 	} contract[] = {
-		{OUTCOME_INVALID_REQUEST, "INVALID_REQUEST"},
-		{OUTCOME_UNKNOWN_SEATS, "UNKNOWN_SEATS"},
-		{OUTCOME_SHOW_NOT_FOUND, "SHOW_NOT_FOUND"},
-		{OUTCOME_BOOKING_NOT_FOUND, "BOOKING_NOT_FOUND"},
-		{OUTCOME_MOVIE_NOT_FOUND, "MOVIE_NOT_FOUND"},
-		{OUTCOME_SCREEN_NOT_FOUND, "SCREEN_NOT_FOUND"},
-		{OUTCOME_SEATS_UNAVAILABLE, "SEATS_UNAVAILABLE"},
-		{OUTCOME_SEATS_NOT_HELD, "SEATS_NOT_HELD"},
-		{OUTCOME_SHOW_NOT_BOOKABLE, "SHOW_NOT_BOOKABLE"},
-		{OUTCOME_HOLD_LIMIT_EXCEEDED, "HOLD_LIMIT_EXCEEDED"},
-		{OUTCOME_BOOKING_NOT_CANCELLABLE, "BOOKING_NOT_CANCELLABLE"},
-		{OUTCOME_SCREEN_BUSY, "SCREEN_BUSY"},
-		{OUTCOME_UNAVAILABLE, "UNAVAILABLE"},
+	    {OUTCOME_INVALID_REQUEST, "INVALID_REQUEST"},
+	    {OUTCOME_UNKNOWN_SEATS, "UNKNOWN_SEATS"},
+	    {OUTCOME_SHOW_NOT_FOUND, "SHOW_NOT_FOUND"},
+	    {OUTCOME_BOOKING_NOT_FOUND, "BOOKING_NOT_FOUND"},
+	    {OUTCOME_MOVIE_NOT_FOUND, "MOVIE_NOT_FOUND"},
+	    {OUTCOME_SCREEN_NOT_FOUND, "SCREEN_NOT_FOUND"},
+	    {OUTCOME_SEATS_UNAVAILABLE, "SEATS_UNAVAILABLE"},
+	    {OUTCOME_SEATS_NOT_HELD, "SEATS_NOT_HELD"},
+	    {OUTCOME_SHOW_NOT_BOOKABLE, "SHOW_NOT_BOOKABLE"},
+	    {OUTCOME_HOLD_LIMIT_EXCEEDED, "HOLD_LIMIT_EXCEEDED"},
+	    {OUTCOME_BOOKING_NOT_CANCELLABLE, "BOOKING_NOT_CANCELLABLE"},
+	    {OUTCOME_SCREEN_BUSY, "SCREEN_BUSY"},
+	    {OUTCOME_UNAVAILABLE, "UNAVAILABLE"},
 	};
 
 	(void)state;
@@ -780,7 +852,8 @@ static void test_seat_list(const struct seat *seats, int n, char *buf, size_t si
 }
 
 /* What every successful pick must satisfy, whatever the scoring. */
-static void test_check_pick(const unsigned char *g, int rows, int spr, int count, const struct seat *out)
+static void test_check_pick(const unsigned char *g, int rows, int spr, int count,
+                            const struct seat *out)
 {
 	for (int i = 0; i < count; i++) {
 		assert_true(out[i].row >= 0 && out[i].row < rows);
@@ -793,7 +866,8 @@ static void test_check_pick(const unsigned char *g, int rows, int spr, int count
 }
 
 /* expected: labels separated by single spaces, or NULL for -1. */
-static void test_assert_pick(const char *const rows[], int nrows, int count, bool split, const char *expected)
+static void test_assert_pick(const char *const rows[], int nrows, int count, bool split,
+                             const char *expected)
 {
 	unsigned char g[TEST_GRID_MAX];
 	struct seat out[TEST_OUT_MAX];
@@ -820,8 +894,10 @@ static void test_assert_pick(const char *const rows[], int nrows, int count, boo
 
 static void test_bestseat_centre_of_empty_grid(void **state)
 {
-	static const char *const odd[] = {".........", ".........", ".........", ".........", "........."};
-	static const char *const even_rows[] = {"..........", "..........", "..........", ".........."};
+	static const char *const odd[] = {".........", ".........", ".........", ".........",
+	                                  "........."};
+	static const char *const even_rows[] = {"..........", "..........", "..........",
+	                                        ".........."};
 
 	(void)state;
 	test_assert_pick(odd, 5, 3, false, "C4 C5 C6");
@@ -839,7 +915,8 @@ static void test_bestseat_centre_of_empty_grid(void **state)
 static void test_bestseat_prefers_nearer_rows_and_seats(void **state)
 {
 	/* Middle row C is full; B and D tie, so B (front) wins. */
-	static const char *const mid_full[] = {".......", ".......", "xxxxxxx", ".......", "......."};
+	static const char *const mid_full[] = {".......", ".......", "xxxxxxx", ".......",
+	                                       "......."};
 	/* C's only block is two seats off centre: the centred block one row
 	 * forward is nearer. */
 	static const char *const edge[] = {".......", ".......", "...xxxx", ".......", "......."};
@@ -1000,7 +1077,8 @@ static void test_bestseat_matches_brute_force(void **state)
 	(void)state;
 	for (int iter = 0; iter < 20000; iter++) {
 		int rows = 1 + (int)(test_rand(&seed) % 8), spr = 1 + (int)(test_rand(&seed) % 12);
-		int density = (int)(test_rand(&seed) % 100), count = 1 + (int)(test_rand(&seed) % 6);
+		int density = (int)(test_rand(&seed) % 100),
+		    count = 1 + (int)(test_rand(&seed) % 6);
 		bool split = test_rand(&seed) % 2;
 		unsigned char g[8 * 12];
 		struct seat out[8];
@@ -1018,11 +1096,13 @@ static void test_bestseat_matches_brute_force(void **state)
 				if (test_free_run(row, spr, s, 1) < count)
 					continue;
 				int gap = test_free_run(row, spr, s - 1, -1) == 1 ||
-					  test_free_run(row, spr, s + count, 1) == 1;
-				double dr = r - (rows - 1) / 2.0, dc = s + (count - 1) / 2.0 - (spr - 1) / 2.0;
+				          test_free_run(row, spr, s + count, 1) == 1;
+				double dr = r - (rows - 1) / 2.0,
+				       dc = s + (count - 1) / 2.0 - (spr - 1) / 2.0;
 				double score = dr * dr + dc * dc;
 
-				if (best_r < 0 || gap < best_gap || (gap == best_gap && score < best_score)) {
+				if (best_r < 0 || gap < best_gap ||
+				    (gap == best_gap && score < best_score)) {
 					best_r = r;
 					best_s = s;
 					best_gap = gap;
@@ -1038,15 +1118,17 @@ static void test_bestseat_matches_brute_force(void **state)
 				fail_msg("iter %d: a block exists but pick failed", iter);
 			for (int i = 0; i < count; i++)
 				if (out[i].row != best_r || out[i].number != best_s + 1 + i)
-					fail_msg("iter %d: %dx%d count %d: seat %d is (%d,%d), want row %d from %d",
-						 iter, rows, spr, count, i, out[i].row, out[i].number, best_r,
-						 best_s + 1);
+					fail_msg("iter %d: %dx%d count %d: seat %d is (%d,%d), "
+					         "want row %d from %d",
+					         iter, rows, spr, count, i, out[i].row,
+					         out[i].number, best_r, best_s + 1);
 			continue;
 		}
 		if (!split || total < count) {
 			if (rc != -1)
-				fail_msg("iter %d: no block (split %d, free %d, count %d) but pick gave %d", iter,
-					 split, total, count, rc);
+				fail_msg("iter %d: no block (split %d, free %d, count %d) but pick "
+				         "gave %d",
+				         iter, split, total, count, rc);
 			continue;
 		}
 		if (rc != 0)
@@ -1081,43 +1163,43 @@ static void test_bestseat_matches_brute_force(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_seat_parse_valid),
-		cmocka_unit_test(test_seat_parse_invalid),
-		cmocka_unit_test(test_seat_parse_uses_only_len_bytes),
-		cmocka_unit_test(test_seat_format_known),
-		cmocka_unit_test(test_seat_round_trip_every_row),
-		cmocka_unit_test(test_seat_compare_natural),
-		cmocka_unit_test(test_seat_sort_natural),
-		cmocka_unit_test(test_seat_duplicates),
-		cmocka_unit_test(test_booking_status_names),
-		cmocka_unit_test(test_booking_ref_fixed_source),
-		cmocka_unit_test(test_booking_ref_refills_after_rejections),
-		cmocka_unit_test(test_booking_ref_source_failure),
-		cmocka_unit_test(test_booking_ref_getrandom_unique),
-		cmocka_unit_test(test_booking_ref_valid),
-		cmocka_unit_test(test_booking_username),
-		cmocka_unit_test(test_timefmt_format_known),
-		cmocka_unit_test(test_timefmt_parse_valid),
-		cmocka_unit_test(test_timefmt_parse_offsets),
-		cmocka_unit_test(test_timefmt_parse_invalid),
-		cmocka_unit_test(test_timefmt_parse_date),
-		cmocka_unit_test(test_timefmt_parse_date_rejects_trailing_text),
-		cmocka_unit_test(test_timefmt_days_from_civil),
-		cmocka_unit_test(test_timefmt_round_trip),
-		cmocka_unit_test(test_timefmt_now),
-		cmocka_unit_test(test_num_parse_id),
-		cmocka_unit_test(test_num_parse_int),
-		cmocka_unit_test(test_outcome_names),
-		cmocka_unit_test(test_bestseat_centre_of_empty_grid),
-		cmocka_unit_test(test_bestseat_prefers_nearer_rows_and_seats),
-		cmocka_unit_test(test_bestseat_avoids_single_gaps),
-		cmocka_unit_test(test_bestseat_accepts_gap_when_nothing_else),
-		cmocka_unit_test(test_bestseat_no_room),
-		cmocka_unit_test(test_bestseat_allow_split),
-		cmocka_unit_test(test_bestseat_count_limits),
-		cmocka_unit_test(test_bestseat_tiny_and_full),
-		cmocka_unit_test(test_bestseat_largest_screen),
-		cmocka_unit_test(test_bestseat_matches_brute_force),
+	    cmocka_unit_test(test_seat_parse_valid),
+	    cmocka_unit_test(test_seat_parse_invalid),
+	    cmocka_unit_test(test_seat_parse_uses_only_len_bytes),
+	    cmocka_unit_test(test_seat_format_known),
+	    cmocka_unit_test(test_seat_round_trip_every_row),
+	    cmocka_unit_test(test_seat_compare_natural),
+	    cmocka_unit_test(test_seat_sort_natural),
+	    cmocka_unit_test(test_seat_duplicates),
+	    cmocka_unit_test(test_booking_status_names),
+	    cmocka_unit_test(test_booking_ref_fixed_source),
+	    cmocka_unit_test(test_booking_ref_refills_after_rejections),
+	    cmocka_unit_test(test_booking_ref_source_failure),
+	    cmocka_unit_test(test_booking_ref_getrandom_unique),
+	    cmocka_unit_test(test_booking_ref_valid),
+	    cmocka_unit_test(test_booking_username),
+	    cmocka_unit_test(test_timefmt_format_known),
+	    cmocka_unit_test(test_timefmt_parse_valid),
+	    cmocka_unit_test(test_timefmt_parse_offsets),
+	    cmocka_unit_test(test_timefmt_parse_invalid),
+	    cmocka_unit_test(test_timefmt_parse_date),
+	    cmocka_unit_test(test_timefmt_parse_date_rejects_trailing_text),
+	    cmocka_unit_test(test_timefmt_days_from_civil),
+	    cmocka_unit_test(test_timefmt_round_trip),
+	    cmocka_unit_test(test_timefmt_now),
+	    cmocka_unit_test(test_num_parse_id),
+	    cmocka_unit_test(test_num_parse_int),
+	    cmocka_unit_test(test_outcome_names),
+	    cmocka_unit_test(test_bestseat_centre_of_empty_grid),
+	    cmocka_unit_test(test_bestseat_prefers_nearer_rows_and_seats),
+	    cmocka_unit_test(test_bestseat_avoids_single_gaps),
+	    cmocka_unit_test(test_bestseat_accepts_gap_when_nothing_else),
+	    cmocka_unit_test(test_bestseat_no_room),
+	    cmocka_unit_test(test_bestseat_allow_split),
+	    cmocka_unit_test(test_bestseat_count_limits),
+	    cmocka_unit_test(test_bestseat_tiny_and_full),
+	    cmocka_unit_test(test_bestseat_largest_screen),
+	    cmocka_unit_test(test_bestseat_matches_brute_force),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
