@@ -40,7 +40,7 @@
 
 #include <cmocka.h>
 
-#include "../common/seat_text.h"
+#include "../common/test_util.h"
 #include "core/booking.h"
 #include "core/outcome.h"
 #include "core/seat.h"
@@ -764,19 +764,7 @@ static void contract_reopen(struct fx *f, int64_t ttl, int64_t lifetime, int per
 
 static void contract_remove_dir(const char *dir)
 {
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *e;
-		char path[PATH_MAX + 260];
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	if (rmdir(dir) != 0)
+	if (test_remove_dir(dir) != 0)
 		print_error("could not remove %s: %s\n", dir, strerror(errno));
 }
 

@@ -278,6 +278,20 @@ def expect_error_one_of(resp, choices, what):
 # --------------------------------------------------------------------------
 # servers
 
+def raw_post(conn, path, body):
+    """One POST on a plain http.client connection, without the Client's
+    checks or retries (for many concurrent clients): returns (status,
+    Content-Type, parsed JSON or None, raw bytes)."""
+    conn.request("POST", path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    resp = conn.getresponse()
+    data = resp.read()
+    try:
+        parsed = json.loads(data.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        parsed = None
+    return resp.status, resp.getheader("Content-Type", ""), parsed, data
+
+
 def raise_nofile_limit():
     """Lifts this process's open-file limit to its hard limit (1,000
     concurrent clients need as many sockets); returns the soft limit."""

@@ -13,7 +13,6 @@ Run from the repository root:  /usr/bin/python3 tests/http/test_contention.py
 """
 
 import http.client
-import json
 import os
 import sys
 import threading
@@ -22,7 +21,7 @@ import urllib.parse
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (raise_nofile_limit, REF_RE, all_seats, check, eq, expect, new_show, run, short,  # noqa: E402
+from harness import (raw_post, raise_nofile_limit, REF_RE, all_seats, check, eq, expect, new_show, run, short,  # noqa: E402
                      unique_user)
 
 SPECS = {"main": {"args": []}}
@@ -44,17 +43,6 @@ def open_connections(port, n):
             conn.close()
         raise AssertionError("could only open %d of %d connections: %s" % (len(conns), n, e))
     return conns
-
-
-def post(conn, path, body):
-    conn.request("POST", path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    data = resp.read()
-    try:
-        parsed = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        parsed = None
-    return resp.status, resp.getheader("Content-Type", ""), parsed, data
 
 
 def run_clients(conns, work):
@@ -109,7 +97,7 @@ def test_same_seat(env):
 
     def work(i, conn, barrier):
         barrier.wait(BARRIER_TIMEOUT)
-        return post(conn, "/api/bookings/hold", {"username": users[i], "showId": sid, "seats": [seat]})
+        return raw_post(conn, "/api/bookings/hold", {"username": users[i], "showId": sid, "seats": [seat]})
 
     results = run_clients(conns, work)
     winners = [i for i, r in enumerate(results) if r[0] == 200]
@@ -157,10 +145,10 @@ def test_distinct_seats(env):
     def work(i, conn, barrier):
         body = {"username": users[i], "showId": sid, "seats": [seats[i]]}
         barrier.wait(BARRIER_TIMEOUT)
-        h = post(conn, "/api/bookings/hold", body)
+        h = raw_post(conn, "/api/bookings/hold", body)
         if h[0] != 200:
             return ("hold", h[0], h[3])
-        f = post(conn, "/api/bookings/confirm", body)
+        f = raw_post(conn, "/api/bookings/confirm", body)
         if f[0] != 200:
             return ("confirm", f[0], f[3])
         return ("ok", h[2], f[2])

@@ -55,7 +55,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
-#include "../common/seat_text.h"
+#include "../common/test_util.h"
 #include "core/booking.h"
 #include "core/num.h"
 #include "core/outcome.h"
@@ -1409,20 +1409,7 @@ static void m_gen_op(const struct m_world *w, struct m_rng *r, const struct m_op
 
 static void m_remove_dir(const char *dir)
 {
-	DIR *d = opendir(dir);
-
-	if (d) {
-		struct dirent *e;
-		char path[PATH_MAX + 260];
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
-		closedir(d);
-	}
-	if (rmdir(dir) != 0)
+	if (test_remove_dir(dir) != 0)
 		fprintf(stderr, "could not remove %s: %s\n", dir, strerror(errno));
 }
 

@@ -36,7 +36,6 @@ the cluster's owner.
 import atexit
 import contextlib
 import http.client
-import json
 import os
 import re
 import shlex
@@ -50,7 +49,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
 
 import harness  # noqa: E402
-from harness import (raise_nofile_limit, REF_RE, Server, ServerStartError, TestFailure, all_seats, check, eq, expect,  # noqa: E402
+from harness import (raw_post, raise_nofile_limit, REF_RE, Server, ServerStartError, TestFailure, all_seats, check, eq, expect,  # noqa: E402
                      expect_error, natural, new_show, run, seat_key, short, unique_user)
 
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
@@ -289,17 +288,6 @@ def user_bookings(c, user, what):
 
 # --------------------------------------------------------------------------
 # raw concurrent clients (no retries: every answer is recorded as it came)
-
-def raw_post(conn, path, body):
-    conn.request("POST", path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    resp = conn.getresponse()
-    data = resp.read()
-    try:
-        parsed = json.loads(data.decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        parsed = None
-    return resp.status, resp.getheader("Content-Type", ""), parsed, data
-
 
 def error_code(body):
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
