@@ -159,6 +159,8 @@ void api_bookings_details(struct api *api, struct http_request *req, const char 
 {
 	char username[USERNAME_MAX + 1], reference[BOOKING_REF_SIZE];
 	const char *ref = http_query(req, "booking_reference");
+	/* The original MovieHub client's spelling, accepted as an alias. */
+	const char *alias = http_query(req, "bookingReference");
 	struct booking bk;
 	enum outcome o = OUTCOME_UNAVAILABLE;
 	struct jbuf b;
@@ -166,6 +168,12 @@ void api_bookings_details(struct api *api, struct http_request *req, const char 
 
 	if (api_query_username(req, username) != 0)
 		return;
+	if (ref != NULL && alias != NULL && strcmp(ref, alias) != 0) {
+		api_bad_request(req, "'booking_reference' and 'bookingReference' differ");
+		return;
+	}
+	if (ref == NULL)
+		ref = alias;
 	if (ref == NULL || *ref == '\0') {
 		api_bad_request(req, "query parameter 'booking_reference' is required");
 		return;

@@ -635,6 +635,33 @@ def test_details_and_user_bookings(env):
     expect_error(c.get("/api/bookings/user"), 400, "INVALID_REQUEST", "user bookings without a query")
 
 
+def test_details_moviehub_alias(env):
+    """bookingReference= (the original MovieHub client's spelling) is an
+    alias of booking_reference=: same answers, same errors."""
+    c = env.client("main")
+    show = new_show(c, 2, 3)
+    u, v = unique_user("u"), unique_user("v")
+    ok_booking(hold(c, u, show["showId"], ["A1"]), "hold")
+    b = ok_booking(confirm(c, u, show["showId"], ["A1"]), "confirm", status="CONFIRMED")
+    ref = b["bookingReference"]
+
+    def alias(params):
+        return c.get("/api/bookings/details?" + urllib.parse.urlencode(params))
+
+    eq(expect(alias({"username": u, "bookingReference": ref}), 200, "details?bookingReference="), b,
+       "the alias answers the same booking")
+    eq(expect(alias({"username": u, "bookingReference": ref, "booking_reference": ref}), 200,
+              "both spellings, same value"), b, "both spellings")
+    expect_error(alias({"username": v, "bookingReference": ref}), 404, "BOOKING_NOT_FOUND",
+                 "alias: another user's booking")
+    expect_error(alias({"username": u, "bookingReference": "BX-22222222"}), 404, "BOOKING_NOT_FOUND",
+                 "alias: unknown reference")
+    expect_error(alias({"username": u, "bookingReference": ""}), 400, "INVALID_REQUEST", "alias: empty")
+    expect_error(alias({"bookingReference": ref}), 400, "INVALID_REQUEST", "alias without username")
+    expect_error(alias({"username": u, "bookingReference": ref, "booking_reference": "BX-22222222"}),
+                 400, "INVALID_REQUEST", "both spellings with different values")
+
+
 # --------------------------------------------------------------------------
 # 7. release
 
@@ -1354,6 +1381,7 @@ TESTS = [
     ("SHOW_NOT_BOOKABLE: cancelled show", test_show_not_bookable_cancelled),
     ("SHOW_NOT_BOOKABLE: started show", test_show_started),
     ("details and user bookings", test_details_and_user_bookings),
+    ("details: bookingReference= alias (MovieHub spelling)", test_details_moviehub_alias),
     ("release", test_release),
     ("cancel", test_cancel),
     ("hold-best: centre", test_hold_best_centre),
