@@ -5,7 +5,8 @@
  * names of the original design); this file only calls them, one prepared
  * call and one round trip per operation, and turns their jsonb answers
  * into store results. The database clock is the only clock, so nodes with
- * skewed clocks agree, and no lock inside this process decides anything.
+ * skewed clocks agree, and no lock inside this process decides anything
+ * (only a test's cfg.clock replaces it, through bo_now(): pg_set_clock).
  *
  * Writes are queued to worker threads (one per pooled connection), so HTTP
  * threads never wait on the database for a write; reads borrow a pooled

@@ -1,14 +1,59 @@
-/* test_util.h - small helpers the C test suites share. */
+/* test_util.h - small helpers the C test suites share: time units, the
+ * run id that keeps one run's names apart in a shared database, the shape
+ * of a booking reference, seat lists as text, temporary directories. */
 #ifndef BOXOFFICE_TESTS_TEST_UTIL_H
 #define BOXOFFICE_TESTS_TEST_UTIL_H
 
 #include <dirent.h>
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
+#include "core/booking.h"
 #include "core/seat.h"
+#include "core/timefmt.h"
+
+#define TEST_SECOND_MS INT64_C(1000)
+#define TEST_MINUTE_MS INT64_C(60000)
+#define TEST_HOUR_MS   INT64_C(3600000)
+#define TEST_DAY_MS    INT64_C(86400000)
+
+enum { TEST_RUN_ID_LEN = 8 };
+
+/* Fills id with TEST_RUN_ID_LEN random base-36 digits: a suffix that
+ * keeps this run's names apart from any earlier run's in a shared
+ * database. */
+static inline void test_make_run_id(char id[TEST_RUN_ID_LEN + 1])
+{
+	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
+	uint64_t x = 0;
+
+	if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x))
+		x = (uint64_t)timefmt_now_ms() * 1000003u ^ (uint64_t)getpid();
+	for (int i = 0; i < TEST_RUN_ID_LEN; i++) {
+		id[i] = digits[x % 36];
+		x /= 36;
+	}
+	id[TEST_RUN_ID_LEN] = '\0';
+}
+
+/* True when r has the shape of a booking reference: BX- and
+ * BOOKING_REF_SYMBOLS symbols of the reference alphabet (API.md). */
+static inline bool test_ref_shaped(const char *r)
+{
+	static const char alphabet[] = "23456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+	if (strlen(r) != 3 + BOOKING_REF_SYMBOLS || strncmp(r, "BX-", 3) != 0)
+		return false;
+	for (const char *p = r + 3; *p; p++)
+		if (!strchr(alphabet, *p))
+			return false;
+	return true;
+}
 
 /* Writes "A1 B2 ..." (a "?" for a seat out of range) into buf. */
 static inline void test_seats_text(const struct seat *s, int n, char *buf, size_t size)

@@ -11,10 +11,9 @@
  * bounds there instead of equalities.
  *
  * Time: the store gets a fake clock that starts at the real time and moves
- * only by contract_advance(). PostgreSQL ignores cfg.clock (the database
- * clock is the only clock), so for postgres URLs contract_advance() also
- * sleeps; that is why expiry tests use TTLs under a second, and why times
- * there are compared with a tolerance instead of exactly.
+ * only by contract_advance(), on every backend alike: SQLite reads
+ * cfg.clock, PostgreSQL hands it to the stored functions' bo_now() with
+ * every call (store_pg.c), so no test sleeps and times compare exactly.
  *
  * After each test, every show it made must satisfy the seat invariant:
  * each seat in exactly one of available/held/booked, in natural order,
@@ -52,19 +51,12 @@
 #define CONTRACT_DEFAULT_BACKEND "sqlite"
 #define CONTRACT_DEFAULT_PG_URL  "postgres:///boxoffice_test"
 
-#define CONTRACT_SECOND_MS INT64_C(1000)
-#define CONTRACT_MINUTE_MS INT64_C(60000)
-#define CONTRACT_HOUR_MS   INT64_C(3600000)
-#define CONTRACT_DAY_MS    INT64_C(86400000)
-
 enum {
 	CONTRACT_TTL_MS = 60000,       /* default hold TTL: never runs out by accident */
 	CONTRACT_LIFETIME_MS = 120000, /* default cart lifetime cap */
 	CONTRACT_PER_USER = 10,        /* default max seats per user and show */
-	CONTRACT_SHORT_TTL_MS = 500,   /* expiry tests: short, since postgres really waits */
+	CONTRACT_SHORT_TTL_MS = 500,   /* expiry tests */
 	CONTRACT_SOON_MS = 1000,       /* a show "a little ahead" */
-	CONTRACT_SLACK_MS = 2000,      /* real-clock backends: scheduling jitter */
-	CONTRACT_SKEW_MS = 5000,       /* real-clock backends: our clock vs the database's */
 	CONTRACT_SCREENS_MAX = 16,
 	CONTRACT_MOVIES_MAX = 16,
 	CONTRACT_SHOWS_MAX = 16,
@@ -101,7 +93,6 @@ struct fx {
 	char url[PATH_MAX + 32];
 	char dir[PATH_MAX];  /* temporary directory to remove, or empty */
 	bool shared;         /* other data may live in the database */
-	bool real_time;      /* the backend keeps its own clock */
 	_Atomic int64_t now; /* the fake clock */
 	unsigned serial;     /* this test's number in the run */
 	int nscreens, nmovies, nshows, nusers;
@@ -111,8 +102,13 @@ struct fx {
 	char users[CONTRACT_USERS_MAX][USERNAME_MAX + 1];
 };
 
-static char contract_run_id[16];
+static char contract_run_id[TEST_RUN_ID_LEN + 1];
 static unsigned contract_serial;
+/* Each test's clock starts where the one before it stopped, or later: in
+ * a shared database a hold that one test saw expire (and gave to someone
+ * else) must not come back to life for the next test, nor for
+ * store_verify, which judges "live" by the store's clock. */
+static int64_t contract_clock_floor;
 
 /* ---- clock ------------------------------------------------------------ */
 
@@ -122,21 +118,15 @@ static int64_t contract_clock(void *arg)
 	return atomic_load(&f->now);
 }
 
-/* The time the store believes it is (approximately, on real-clock
- * backends). */
+/* The time the store believes it is. */
 static int64_t contract_now(struct fx *f)
 {
-	return f->real_time ? timefmt_now_ms() : atomic_load(&f->now);
+	return atomic_load(&f->now);
 }
 
 static void contract_advance(struct fx *f, int64_t ms)
 {
 	atomic_fetch_add(&f->now, ms);
-	if (f->real_time) {
-		struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
-	}
 }
 
 /* ---- failure reporting ------------------------------------------------ */
@@ -241,49 +231,29 @@ static void contract_assert_changes(const struct store_cmd *c, int64_t show_id,
 #define assert_changes(c, show, status, labels)                                                    \
 	contract_assert_changes((c), (show), (status), (labels), __FILE__, __LINE__)
 
-/* t is "now" as the store sees it: exact on the fake clock. */
+/* t is "now" as the store sees it: exactly the fake clock. */
 static void contract_assert_now(struct fx *f, int64_t t, const char *file, int line)
 {
 	int64_t now = contract_now(f);
-	if (f->real_time)
-		contract_check(t >= now - CONTRACT_SKEW_MS && t <= now + CONTRACT_SKEW_MS, file,
-		               line, "time %" PRId64 " is not now (%" PRId64 ")", t, now);
-	else
-		contract_check(t == now, file, line, "time %" PRId64 ", want now %" PRId64, t, now);
+	contract_check(t == now, file, line, "time %" PRId64 ", want now %" PRId64, t, now);
 }
 #define assert_now(f, t) contract_assert_now((f), (t), __FILE__, __LINE__)
 
-/* got is an interval that should be want ms long; on a real clock the
- * sleeps behind it may have lasted a little longer. */
+/* got is an interval that should be exactly want ms long. */
 static void contract_assert_elapsed(struct fx *f, int64_t got, int64_t want, const char *file,
                                     int line)
 {
-	if (f->real_time)
-		contract_check(got >= want && got <= want + CONTRACT_SLACK_MS, file, line,
-		               "interval %" PRId64 " ms, want about %" PRId64, got, want);
-	else
-		contract_check(got == want, file, line, "interval %" PRId64 " ms, want %" PRId64,
-		               got, want);
+	(void)f;
+	contract_check(got == want, file, line, "interval %" PRId64 " ms, want %" PRId64, got,
+	               want);
 }
 #define assert_elapsed(f, got, want) contract_assert_elapsed((f), (got), (want), __FILE__, __LINE__)
-
-static bool contract_ref_shaped(const char *r)
-{
-	static const char alphabet[] = "23456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-	if (strlen(r) != 3 + BOOKING_REF_SYMBOLS || strncmp(r, "BX-", 3) != 0)
-		return false;
-	for (const char *p = r + 3; *p; p++)
-		if (!strchr(alphabet, *p))
-			return false;
-	return true;
-}
 
 static void contract_assert_booking(const struct booking *b, const struct contract_show *s,
                                     const char *username, enum booking_status status,
                                     const char *file, int line)
 {
-	contract_check(contract_ref_shaped(b->reference), file, line,
+	contract_check(test_ref_shaped(b->reference), file, line,
 	               "reference \"%s\" is not BX-XXXXXXXX", b->reference);
 	contract_check(b->status == status, file, line, "status %s, want %s",
 	               booking_status_name(b->status), booking_status_name(status));
@@ -595,7 +565,7 @@ static const struct contract_show *contract_show_add(struct fx *f, const struct 
 
 	assert_outcome(c, OUTCOME_CREATED);
 	assert_true(c->created_id > 0);
-	assert_int_equal(c->created_end, show_time + m->duration_minutes * CONTRACT_MINUTE_MS);
+	assert_int_equal(c->created_end, show_time + m->duration_minutes * TEST_MINUTE_MS);
 	assert_int_equal(c->total_seats, sc->rows * sc->seats_per_row);
 	for (int i = 0; i < f->nshows - 1; i++)
 		assert_true(f->shows[i].id != c->created_id);
@@ -610,7 +580,7 @@ static const struct contract_show *contract_show_new(struct fx *f, int rows, int
 {
 	const struct contract_screen *sc = contract_screen_new(f, rows, seats_per_row);
 	const struct contract_movie *m =
-	    contract_movie_new(f, 120, contract_now(f) + 30 * CONTRACT_DAY_MS);
+	    contract_movie_new(f, 120, contract_now(f) + 30 * TEST_DAY_MS);
 	return contract_show_add(f, m, sc, contract_now(f) + ahead);
 }
 
@@ -793,8 +763,8 @@ static int contract_setup(void **state)
 		snprintf(f->url, sizeof(f->url), "%s", CONTRACT_DEFAULT_PG_URL);
 		f->shared = true;
 	}
-	f->real_time = strncmp(f->url, "postgres", 8) == 0;
-	atomic_store(&f->now, timefmt_now_ms());
+	int64_t t0 = timefmt_now_ms();
+	atomic_store(&f->now, t0 > contract_clock_floor ? t0 : contract_clock_floor);
 	contract_config(f, CONTRACT_TTL_MS, CONTRACT_LIFETIME_MS, CONTRACT_PER_USER);
 	int rc = store_open(&f->cfg, &f->st);
 	if (rc != 0) {
@@ -880,6 +850,8 @@ static int contract_teardown(void **state)
 	}
 	if (f->dir[0])
 		contract_remove_dir(f->dir);
+	if (atomic_load(&f->now) + 1 > contract_clock_floor)
+		contract_clock_floor = atomic_load(&f->now) + 1;
 	free(f);
 	*state = NULL;
 	return rc;
@@ -897,11 +869,9 @@ static void test_ping_and_backend(void **state)
 	assert_true(name[0] != '\0');
 	if (strncmp(f->url, "sqlite:", 7) == 0)
 		assert_string_equal(name, "sqlite");
-	if (!f->real_time) {
-		assert_int_equal(store_now(f->st), atomic_load(&f->now));
-		contract_advance(f, 1234);
-		assert_int_equal(store_now(f->st), atomic_load(&f->now));
-	}
+	assert_int_equal(store_now(f->st), atomic_load(&f->now));
+	contract_advance(f, 1234);
+	assert_int_equal(store_now(f->st), atomic_load(&f->now));
 }
 
 static void test_open_rejects_bad_url(void **state)
@@ -921,7 +891,7 @@ static void test_open_rejects_bad_url(void **state)
 static void test_reopen_keeps_data(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct booking conf, b;
 
@@ -973,7 +943,7 @@ static int contract_colliding_random(void *arg, void *buf, size_t len)
 static void test_reference_collision_retried(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct booking a, b;
 
@@ -994,7 +964,7 @@ static void test_reference_collision_retried(void **state)
 static void test_listener_hears_commits(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 
 	atomic_store(&contract_heard_calls, 0);
@@ -1019,7 +989,7 @@ static void test_listener_hears_commits(void **state)
 static void test_drain_refuses_writes(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct booking cart, b;
 
@@ -1044,11 +1014,9 @@ static void test_create_screen(void **state)
 	const struct contract_screen *a = contract_screen_new(f, 3, 7);
 	const struct contract_screen *b = contract_screen_new(f, 1, 1);
 	const struct contract_movie *m =
-	    contract_movie_new(f, 90, contract_now(f) + 10 * CONTRACT_DAY_MS);
-	const struct contract_show *s =
-	    contract_show_add(f, m, a, contract_now(f) + CONTRACT_DAY_MS);
-	const struct contract_show *t =
-	    contract_show_add(f, m, b, contract_now(f) + CONTRACT_DAY_MS);
+	    contract_movie_new(f, 90, contract_now(f) + 10 * TEST_DAY_MS);
+	const struct contract_show *s = contract_show_add(f, m, a, contract_now(f) + TEST_DAY_MS);
+	const struct contract_show *t = contract_show_add(f, m, b, contract_now(f) + TEST_DAY_MS);
 	struct show_details d;
 
 	assert_true(a->id != b->id);
@@ -1070,11 +1038,10 @@ static void test_create_movie(void **state)
 	struct fx *f = *state;
 	const struct contract_screen *sc = contract_screen_new(f, 2, 2);
 	const struct contract_movie *a =
-	    contract_movie_new(f, 95, contract_now(f) + 10 * CONTRACT_DAY_MS);
+	    contract_movie_new(f, 95, contract_now(f) + 10 * TEST_DAY_MS);
 	const struct contract_movie *b =
-	    contract_movie_new(f, 1440, contract_now(f) + 10 * CONTRACT_DAY_MS);
-	const struct contract_show *s =
-	    contract_show_add(f, a, sc, contract_now(f) + CONTRACT_DAY_MS);
+	    contract_movie_new(f, 1440, contract_now(f) + 10 * TEST_DAY_MS);
+	const struct contract_show *s = contract_show_add(f, a, sc, contract_now(f) + TEST_DAY_MS);
 	struct show_details d;
 	struct show_summary sum;
 
@@ -1092,7 +1059,7 @@ static void test_create_movie(void **state)
 static void test_create_show(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 3, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 3, TEST_DAY_MS);
 	struct show_details d;
 	struct show_summary sum;
 
@@ -1127,8 +1094,8 @@ static void test_create_show_unknown_refs(void **state)
 	struct fx *f = *state;
 	const struct contract_screen *sc = contract_screen_new(f, 2, 2);
 	const struct contract_movie *m =
-	    contract_movie_new(f, 60, contract_now(f) + 10 * CONTRACT_DAY_MS);
-	int64_t when = contract_now(f) + CONTRACT_DAY_MS;
+	    contract_movie_new(f, 60, contract_now(f) + 10 * TEST_DAY_MS);
+	int64_t when = contract_now(f) + TEST_DAY_MS;
 
 	struct store_cmd *c = contract_try_show(f, NULL, sc, when, NULL);
 	assert_outcome(c, OUTCOME_MOVIE_NOT_FOUND);
@@ -1146,28 +1113,27 @@ static void test_create_show_time_rules(void **state)
 	const struct contract_screen *a = contract_screen_new(f, 1, 2);
 	const struct contract_screen *b = contract_screen_new(f, 1, 2);
 	const struct contract_screen *c3 = contract_screen_new(f, 1, 2);
-	int64_t last = contract_now(f) + 2 * CONTRACT_DAY_MS;
+	int64_t last = contract_now(f) + 2 * TEST_DAY_MS;
 	const struct contract_movie *m = contract_movie_new(f, 30, last);
 	char date[11];
 	int y, mo, d;
 
 	contract_date(last, date);
 	assert_int_equal(timefmt_parse_date(date, &y, &mo, &d), 0);
-	int64_t day_start = timefmt_days_from_civil(y, mo, d) * CONTRACT_DAY_MS;
+	int64_t day_start = timefmt_days_from_civil(y, mo, d) * TEST_DAY_MS;
 
-	struct store_cmd *c =
-	    contract_try_show(f, m, c3, contract_now(f) - CONTRACT_SECOND_MS, NULL);
+	struct store_cmd *c = contract_try_show(f, m, c3, contract_now(f) - TEST_SECOND_MS, NULL);
 	assert_outcome(c, OUTCOME_INVALID_REQUEST);
 	contract_done(c);
-	c = contract_try_show(f, m, c3, day_start + CONTRACT_DAY_MS, NULL);
+	c = contract_try_show(f, m, c3, day_start + TEST_DAY_MS, NULL);
 	assert_outcome(c, OUTCOME_INVALID_REQUEST);
 	contract_done(c);
-	c = contract_try_show(f, m, c3, contract_now(f) + 5 * CONTRACT_DAY_MS, NULL);
+	c = contract_try_show(f, m, c3, contract_now(f) + 5 * TEST_DAY_MS, NULL);
 	assert_outcome(c, OUTCOME_INVALID_REQUEST);
 	contract_done(c);
 	/* The whole of the last show date is allowed. */
-	contract_show_add(f, m, a, day_start + 23 * CONTRACT_HOUR_MS);
-	contract_show_add(f, m, b, day_start + CONTRACT_DAY_MS - 1);
+	contract_show_add(f, m, a, day_start + 23 * TEST_HOUR_MS);
+	contract_show_add(f, m, b, day_start + TEST_DAY_MS - 1);
 }
 
 static void test_create_show_screen_busy(void **state)
@@ -1176,20 +1142,20 @@ static void test_create_show_screen_busy(void **state)
 	const struct contract_screen *x = contract_screen_new(f, 2, 2);
 	const struct contract_screen *y = contract_screen_new(f, 2, 2);
 	const struct contract_movie *m120 =
-	    contract_movie_new(f, 120, contract_now(f) + 10 * CONTRACT_DAY_MS);
+	    contract_movie_new(f, 120, contract_now(f) + 10 * TEST_DAY_MS);
 	const struct contract_movie *m60 =
-	    contract_movie_new(f, 60, contract_now(f) + 10 * CONTRACT_DAY_MS);
-	int64_t t = contract_now(f) + CONTRACT_DAY_MS;
+	    contract_movie_new(f, 60, contract_now(f) + 10 * TEST_DAY_MS);
+	int64_t t = contract_now(f) + TEST_DAY_MS;
 	const struct contract_show *first = contract_show_add(f, m120, x, t);
 	const struct {
 		const struct contract_movie *m;
 		int64_t at;
 	} clashes[] = {
-	    {m120, t},                           /* the same slot */
-	    {m60, t + 119 * CONTRACT_MINUTE_MS}, /* starts inside */
-	    {m120, t - 60 * CONTRACT_MINUTE_MS}, /* ends inside */
-	    {m60, t + 30 * CONTRACT_MINUTE_MS},  /* inside */
-	    {m120, t - 1},                       /* ends 1 ms inside */
+	    {m120, t},                       /* the same slot */
+	    {m60, t + 119 * TEST_MINUTE_MS}, /* starts inside */
+	    {m120, t - 60 * TEST_MINUTE_MS}, /* ends inside */
+	    {m60, t + 30 * TEST_MINUTE_MS},  /* inside */
+	    {m120, t - 1},                   /* ends 1 ms inside */
 	};
 
 	for (size_t i = 0; i < sizeof(clashes) / sizeof(clashes[0]); i++) {
@@ -1199,19 +1165,19 @@ static void test_create_show_screen_busy(void **state)
 		contract_done(c);
 	}
 	/* Intervals are half-open: touching either end is fine. */
-	contract_show_add(f, m60, x, t + 120 * CONTRACT_MINUTE_MS);
-	contract_show_add(f, m60, x, t - 60 * CONTRACT_MINUTE_MS);
+	contract_show_add(f, m60, x, t + 120 * TEST_MINUTE_MS);
+	contract_show_add(f, m60, x, t - 60 * TEST_MINUTE_MS);
 	/* Another screen at the same time is fine. */
 	contract_show_add(f, m120, y, t);
 	/* A cancelled show no longer occupies its screen. */
 	contract_cancel_show_ok(f, first->id);
-	contract_show_add(f, m60, x, t + 30 * CONTRACT_MINUTE_MS);
+	contract_show_add(f, m60, x, t + 30 * TEST_MINUTE_MS);
 }
 
 static void test_cancel_show(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 4, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 4, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct show_details d;
 
@@ -1248,7 +1214,7 @@ static void test_cancel_show(void **state)
 static void test_hold(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 3, 12, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 3, 12, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct booking held, b, *list;
 	struct show_details d;
@@ -1286,7 +1252,7 @@ static void test_hold(void **state)
 static void test_hold_adds_to_cart(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 12, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 12, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct booking first;
 
@@ -1309,7 +1275,7 @@ static void test_hold_adds_to_cart(void **state)
 static void test_hold_retry(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct booking first, b;
 
@@ -1344,7 +1310,7 @@ static void test_hold_retry(void **state)
 static void test_hold_unavailable(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 3, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 3, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	const char *carol = contract_user(f, "carol");
 	struct booking cart, b;
@@ -1378,7 +1344,7 @@ static void test_hold_unavailable(void **state)
 static void test_hold_unknown_seats(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 3, 4, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 3, 4, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct show_details before;
 
@@ -1451,8 +1417,8 @@ static void test_hold_limit(void **state)
 {
 	struct fx *f = *state;
 	contract_reopen(f, CONTRACT_TTL_MS, CONTRACT_LIFETIME_MS, 4);
-	const struct contract_show *s = contract_show_new(f, 3, 6, CONTRACT_DAY_MS);
-	const struct contract_show *t = contract_show_new(f, 1, 6, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 3, 6, TEST_DAY_MS);
+	const struct contract_show *t = contract_show_new(f, 1, 6, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct booking cart, b;
 	struct show_details before;
@@ -1499,7 +1465,7 @@ static void test_hold_lifetime_cap(void **state)
 	struct fx *f = *state;
 	enum { TTL = 1000, CAP = 1500 };
 	contract_reopen(f, TTL, CAP, CONTRACT_PER_USER);
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct booking first, b;
 
@@ -1531,7 +1497,7 @@ static void test_expired_hold_available_at_once(void **state)
 {
 	struct fx *f = *state;
 	contract_reopen(f, CONTRACT_SHORT_TTL_MS, 2 * CONTRACT_SHORT_TTL_MS, CONTRACT_PER_USER);
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct booking cart, b, *list;
 	struct show_details d;
@@ -1571,7 +1537,7 @@ static void test_expired_cart_new_reference(void **state)
 {
 	struct fx *f = *state;
 	contract_reopen(f, CONTRACT_SHORT_TTL_MS, 2 * CONTRACT_SHORT_TTL_MS, CONTRACT_PER_USER);
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct booking old, fresh, b, *list;
 
@@ -1618,7 +1584,7 @@ static void test_expired_cart_new_reference(void **state)
 static void test_hold_best_centre(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 5, 9, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 5, 9, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct booking cart;
 
@@ -1659,7 +1625,7 @@ static void test_hold_best_centre(void **state)
 static void test_hold_best_no_room(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 3, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 3, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	const char *carol = contract_user(f, "carol");
 	struct show_details before;
@@ -1691,7 +1657,7 @@ static void test_hold_best_no_room(void **state)
 static void test_hold_best_limit(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 4, 20, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 4, 20, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 
 	struct store_cmd *c = op_hold_best(f, alice, s->id, CONTRACT_PER_USER + 1, false);
@@ -1714,7 +1680,7 @@ static void test_hold_best_limit(void **state)
 static void test_confirm(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 3, 10, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 3, 10, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct booking cart, b, *list;
 	struct show_details d;
@@ -1755,7 +1721,7 @@ static void test_confirm(void **state)
 static void test_confirm_retry(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct booking conf;
 
@@ -1797,7 +1763,7 @@ static void test_confirm_retry(void **state)
 static void test_confirm_not_held(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 3, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 3, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	const char *carol = contract_user(f, "carol");
 	struct booking cart, b;
@@ -1828,7 +1794,7 @@ static void test_confirm_expired(void **state)
 {
 	struct fx *f = *state;
 	contract_reopen(f, CONTRACT_SHORT_TTL_MS, 2 * CONTRACT_SHORT_TTL_MS, CONTRACT_PER_USER);
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct booking cart, b;
 
@@ -1845,7 +1811,7 @@ static void test_confirm_expired(void **state)
 static void test_confirm_unknown_and_unbookable(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 3, 10, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 3, 10, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct show_details before;
 
@@ -1866,7 +1832,7 @@ static void test_confirm_unknown_and_unbookable(void **state)
 static void test_confirm_then_new_cart(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct booking conf, cart, *list;
 
@@ -1888,7 +1854,7 @@ static void test_confirm_then_new_cart(void **state)
 static void test_release(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct booking cart, b;
 
@@ -1944,7 +1910,7 @@ static void test_release(void **state)
 static void test_release_every_seat_and_no_cart(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *carol = contract_user(f, "carol");
 
 	contract_hold_ok(f, alice, s->id, "A1 A2", NULL);
@@ -1980,7 +1946,7 @@ static void test_release_every_seat_and_no_cart(void **state)
 static void test_cancel_confirmed(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct booking conf, done, b;
 
@@ -2026,7 +1992,7 @@ static void test_cancel_confirmed(void **state)
 static void test_cancel_staged(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice");
 	struct booking cart;
 
@@ -2081,7 +2047,7 @@ static void test_expire_due(void **state)
 {
 	struct fx *f = *state;
 	contract_reopen(f, CONTRACT_SHORT_TTL_MS, 2 * CONTRACT_SHORT_TTL_MS, CONTRACT_PER_USER);
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	const char *carol = contract_user(f, "carol");
 	struct booking a, late, b;
@@ -2173,16 +2139,15 @@ static void test_active_shows(void **state)
 {
 	struct fx *f = *state;
 	const struct contract_movie *m =
-	    contract_movie_new(f, 100, contract_now(f) + 10 * CONTRACT_DAY_MS);
+	    contract_movie_new(f, 100, contract_now(f) + 10 * TEST_DAY_MS);
 	const struct contract_screen *sc[5];
 	for (int i = 0; i < 5; i++)
 		sc[i] = contract_screen_new(f, 2, 5);
 	int64_t now = contract_now(f);
-	const struct contract_show *late =
-	    contract_show_add(f, m, sc[0], now + 2 * CONTRACT_DAY_MS);
-	const struct contract_show *early = contract_show_add(f, m, sc[1], now + CONTRACT_DAY_MS);
-	const struct contract_show *tie = contract_show_add(f, m, sc[2], now + CONTRACT_DAY_MS);
-	const struct contract_show *gone = contract_show_add(f, m, sc[3], now + CONTRACT_HOUR_MS);
+	const struct contract_show *late = contract_show_add(f, m, sc[0], now + 2 * TEST_DAY_MS);
+	const struct contract_show *early = contract_show_add(f, m, sc[1], now + TEST_DAY_MS);
+	const struct contract_show *tie = contract_show_add(f, m, sc[2], now + TEST_DAY_MS);
+	const struct contract_show *gone = contract_show_add(f, m, sc[3], now + TEST_HOUR_MS);
 	const struct contract_show *past = contract_show_add(f, m, sc[4], now + CONTRACT_SOON_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct show_summary sum;
@@ -2216,7 +2181,7 @@ static void test_active_shows(void **state)
 static void test_show_details_natural_order(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 28, 12, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 28, 12, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	struct booking cart;
 	struct show_details d;
@@ -2259,7 +2224,7 @@ static void test_show_details_natural_order(void **state)
 static void test_booking_details(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	const char *nobody = contract_user(f, "nobody");
 	struct booking cart, b;
@@ -2277,9 +2242,9 @@ static void test_booking_details(void **state)
 static void test_user_bookings(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s1 = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
-	const struct contract_show *s2 = contract_show_new(f, 2, 5, 2 * CONTRACT_DAY_MS);
-	const struct contract_show *s3 = contract_show_new(f, 2, 5, 3 * CONTRACT_DAY_MS);
+	const struct contract_show *s1 = contract_show_new(f, 2, 5, TEST_DAY_MS);
+	const struct contract_show *s2 = contract_show_new(f, 2, 5, 2 * TEST_DAY_MS);
+	const struct contract_show *s3 = contract_show_new(f, 2, 5, 3 * TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	const char *nobody = contract_user(f, "nobody");
 	struct booking conf, cancelled, staged, *list = NULL;
@@ -2362,7 +2327,7 @@ static void *contract_race_one_seat(void *arg)
 static void test_concurrent_same_seat(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 1, 3, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 1, 3, TEST_DAY_MS);
 	struct contract_worker w[CONTRACT_WORKERS];
 	pthread_t th[CONTRACT_WORKERS];
 	pthread_barrier_t start;
@@ -2455,7 +2420,7 @@ static void test_concurrent_distinct_seats(void **state)
 	struct fx *f = *state;
 	contract_reopen(f, CONTRACT_TTL_MS, CONTRACT_LIFETIME_MS, CONTRACT_WORKER_SEATS);
 	const struct contract_show *s =
-	    contract_show_new(f, CONTRACT_WORKERS, CONTRACT_WORKER_SEATS, CONTRACT_DAY_MS);
+	    contract_show_new(f, CONTRACT_WORKERS, CONTRACT_WORKER_SEATS, TEST_DAY_MS);
 	struct contract_worker w[CONTRACT_WORKERS];
 	pthread_t th[CONTRACT_WORKERS];
 	pthread_barrier_t start;
@@ -2482,8 +2447,8 @@ static void test_concurrent_distinct_seats(void **state)
 		assert_int_equal(w[i].rc, 0);
 		assert_int_equal(w[i].failures, 0);
 		assert_int_equal(w[i].outcome, OUTCOME_OK);
-		assert_true(contract_ref_shaped(w[i].reference));
-		assert_true(contract_ref_shaped(w[i].reference2));
+		assert_true(test_ref_shaped(w[i].reference));
+		assert_true(test_ref_shaped(w[i].reference2));
 		/* Every cart has its own reference. */
 		for (int j = 0; j < i; j++) {
 			assert_true(strcmp(w[i].reference, w[j].reference) != 0);
@@ -2564,24 +2529,8 @@ static const struct CMUnitTest contract_tests[] = {
     CONTRACT_TEST(test_concurrent_distinct_seats),
 };
 
-/* A suffix that keeps this run's names apart from any earlier run's in a
- * shared database. */
-static void contract_make_run_id(void)
-{
-	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-	uint64_t x = 0;
-
-	if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x))
-		x = (uint64_t)timefmt_now_ms() * 1000003u ^ (uint64_t)getpid();
-	for (int i = 0; i < 8; i++) {
-		contract_run_id[i] = digits[x % 36];
-		x /= 36;
-	}
-	contract_run_id[8] = '\0';
-}
-
 int main(void)
 {
-	contract_make_run_id();
+	test_make_run_id(contract_run_id);
 	return cmocka_run_group_tests(contract_tests, NULL, NULL);
 }

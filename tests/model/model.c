@@ -34,9 +34,10 @@
  * still shows) and the shortest failing sequence is printed, one op per
  * line. The database is BOXOFFICE_TEST_DB when set (shared: every world
  * makes its own shows and users under unique names), else a fresh SQLite
- * file per world. Known weak spot: the PostgreSQL backend keeps the
- * database clock, which this test cannot drive; a probe says so instead
- * of reporting a flood of divergences.
+ * file per world. Both backends follow the fake clock (PostgreSQL through
+ * bo_now(), which the store sets from cfg.clock on every call); a probe
+ * checks that once, so a backend that did not would fail in one line
+ * instead of a flood of divergences.
  *
  * model_tests [--seed N] [--steps N] [--runs N] [--seconds S]
  * Output ends with "N passed, M failed" (one test per run); exit 1 on any
@@ -63,12 +64,8 @@
 #include "core/timefmt.h"
 #include "store/store.h"
 
-#define MODEL_SECOND_MS INT64_C(1000)
-#define MODEL_MINUTE_MS INT64_C(60000)
-#define MODEL_HOUR_MS   INT64_C(3600000)
-#define MODEL_DAY_MS    INT64_C(86400000)
-#define MODEL_TTL_MS    INT64_C(60000) /* hold TTL */
-#define MODEL_LIFE_MS   INT64_C(90000) /* cart lifetime cap */
+#define MODEL_TTL_MS  INT64_C(60000) /* hold TTL */
+#define MODEL_LIFE_MS INT64_C(90000) /* cart lifetime cap */
 /* A reference no store will have issued in this run (its shape is valid). */
 #define MODEL_NO_REF "BX-22222222"
 
@@ -601,7 +598,7 @@ struct m_world {
 	char msg[MODEL_TEXT];
 };
 
-static char model_run_id[9];
+static char model_run_id[TEST_RUN_ID_LEN + 1];
 static unsigned model_serial;
 static unsigned long model_hist[M_KINDS][OUTCOME_COUNT];
 static long model_cov_caps, model_cov_takeovers, model_cov_retries, model_cov_expired;
@@ -634,11 +631,11 @@ static void m_trel(int64_t rel, char buf[32])
 	const char *sign = rel < 0 ? "-" : "+";
 	int64_t a = rel < 0 ? -rel : rel;
 
-	if (a % MODEL_SECOND_MS == 0)
-		snprintf(buf, 32, "t%s%" PRId64 "s", sign, a / MODEL_SECOND_MS);
+	if (a % TEST_SECOND_MS == 0)
+		snprintf(buf, 32, "t%s%" PRId64 "s", sign, a / TEST_SECOND_MS);
 	else
-		snprintf(buf, 32, "t%s%" PRId64 ".%03" PRId64 "s", sign, a / MODEL_SECOND_MS,
-		         a % MODEL_SECOND_MS);
+		snprintf(buf, 32, "t%s%" PRId64 ".%03" PRId64 "s", sign, a / TEST_SECOND_MS,
+		         a % TEST_SECOND_MS);
 }
 
 static void m_tabs(const struct m_world *w, int64_t at, char buf[32])
@@ -749,18 +746,6 @@ static void m_result_text(const struct m_world *w, const struct m_op *op, const 
 }
 
 /* ---- checks ----------------------------------------------------------- */
-
-static bool m_ref_shaped(const char *r)
-{
-	static const char alphabet[] = "23456789ABCDEFGHJKMNPQRSTVWXYZ";
-
-	if (strlen(r) != 3 + BOOKING_REF_SYMBOLS || strncmp(r, "BX-", 3) != 0)
-		return false;
-	for (const char *p = r + 3; *p; p++)
-		if (!strchr(alphabet, *p))
-			return false;
-	return true;
-}
 
 /* got must be model booking i, as read now. */
 static void m_check_booking(struct m_world *w, const struct booking *got, int i, const char *what)
@@ -1184,12 +1169,13 @@ static void m_step(struct m_world *w, const struct m_op *op, char *result, bool 
 		}
 		if (m->b[i].ref[0] == '\0') {
 			/* A new cart: the store names it, once and for all. */
-			if (!m_ref_shaped(c->booking.reference) ||
+			if (!test_ref_shaped(c->booking.reference) ||
 			    m_find_ref(m, c->booking.reference) >= 0) {
 				m_diverge(w, "booking", "new cart with reference \"%s\": %s",
 				          c->booking.reference,
-				          m_ref_shaped(c->booking.reference) ? "not new"
-				                                             : "not BX-XXXXXXXX");
+				          test_ref_shaped(c->booking.reference)
+				              ? "not new"
+				              : "not BX-XXXXXXXX");
 				goto out;
 			}
 			snprintf(m->b[i].ref, sizeof(m->b[i].ref), "%s", c->booking.reference);
@@ -1269,11 +1255,11 @@ static int64_t m_gen_delta(struct m_rng *r)
 	if (p < 40)
 		d = 0;
 	else if (p < 85)
-		d = (1 + m_below(r, 10)) * MODEL_SECOND_MS;
+		d = (1 + m_below(r, 10)) * TEST_SECOND_MS;
 	else if (p < 97)
-		d = (15 + m_below(r, 46)) * MODEL_SECOND_MS;
+		d = (15 + m_below(r, 46)) * TEST_SECOND_MS;
 	else
-		d = (60 + m_below(r, 71)) * MODEL_SECOND_MS;
+		d = (60 + m_below(r, 71)) * TEST_SECOND_MS;
 	if (d > 0 && m_chance(r, 10))
 		d += m_below(r, 1000);
 	return d;
@@ -1448,7 +1434,7 @@ static int64_t m_make_show(struct m_world *w, struct store_cmd *c, const char *t
 	snprintf(c->name, sizeof(c->name), "Model movie %s-%u-%s", model_run_id, model_serial, tag);
 	snprintf(movie_name, NAME_MAX_LEN + 1, "%s", c->name);
 	c->duration_minutes = MODEL_DURATION_MIN;
-	timefmt_format(w->t0 + 30 * MODEL_DAY_MS, buf);
+	timefmt_format(w->t0 + 30 * TEST_DAY_MS, buf);
 	memcpy(c->last_show_date, buf, 10);
 	c->last_show_date[10] = '\0';
 	if ((movie = m_admin(w, c, "a movie")) < 0)
@@ -1460,17 +1446,17 @@ static int64_t m_make_show(struct m_world *w, struct store_cmd *c, const char *t
 	return m_admin(w, c, "a show");
 }
 
-/* The model needs the store to follow cfg.clock; a backend with its own
- * clock (PostgreSQL today) would diverge on every timestamp. Runs in a
- * world of its own, whose show the model never sees. */
+/* The model needs the store to follow cfg.clock; a backend that kept its
+ * own clock would diverge on every timestamp. Runs in a world of its own,
+ * whose show the model never sees. */
 static void m_probe_clock(struct m_world *w, struct store_cmd *c)
 {
 	char screen[NAME_MAX_LEN + 1], movie[NAME_MAX_LEN + 1];
-	int64_t show = m_make_show(w, c, "probe", 1, 1, MODEL_DAY_MS, screen, movie);
+	int64_t show = m_make_show(w, c, "probe", 1, 1, TEST_DAY_MS, screen, movie);
 
 	if (show < 0)
 		return;
-	atomic_store(&w->now, w->t0 + 7 * MODEL_SECOND_MS);
+	atomic_store(&w->now, w->t0 + 7 * TEST_SECOND_MS);
 	c->op = STORE_OP_HOLD;
 	snprintf(c->username, sizeof(c->username), "probe.%s.%u", model_run_id, model_serial);
 	c->show_id = show;
@@ -1569,7 +1555,7 @@ static int m_world_open(struct m_world *w, const struct m_plan *p, int nops)
 
 static void m_world_close(struct m_world *w)
 {
-	int64_t after = atomic_load(&w->now) + MODEL_LIFE_MS + MODEL_SECOND_MS;
+	int64_t after = atomic_load(&w->now) + MODEL_LIFE_MS + TEST_SECOND_MS;
 	if (after > model_clock_floor)
 		model_clock_floor = after;
 	if (w->st)
@@ -1664,7 +1650,7 @@ static int m_shrink(const struct m_plan *p, struct m_op *ops, int n, const char 
 {
 	struct m_op *trial = malloc(sizeof(*trial) * (size_t)(n > 0 ? n : 1));
 	struct m_verdict v;
-	int64_t deadline = timefmt_now_ms() + MODEL_SHRINK_SECONDS * MODEL_SECOND_MS;
+	int64_t deadline = timefmt_now_ms() + MODEL_SHRINK_SECONDS * TEST_SECOND_MS;
 	int chunk = n / 2 > 0 ? n / 2 : 1;
 
 	*tries = 0;
@@ -1711,13 +1697,13 @@ static void m_plan_make(struct m_plan *p, uint64_t seed, int steps, struct m_rng
 	for (int s = 0; s < p->nshows; s++) {
 		p->rows[s] = 2 + m_below(r, MODEL_ROWS_MAX - 1);
 		p->per_row[s] = 3 + m_below(r, MODEL_PER_ROW_MAX - 2);
-		p->ahead[s] = MODEL_DAY_MS + s * 4 * MODEL_HOUR_MS;
+		p->ahead[s] = TEST_DAY_MS + s * 4 * TEST_HOUR_MS;
 	}
 	/* The last show starts during the run, so SHOW_NOT_BOOKABLE and
 	 * BOOKING_NOT_CANCELLABLE happen: after 20-60% of the expected time. */
 	int64_t span = (int64_t)steps * MODEL_AVG_STEP_MS;
 	int64_t soon = span * (20 + m_below(r, 41)) / 100;
-	p->ahead[p->nshows - 1] = soon > 2 * MODEL_MINUTE_MS ? soon : 2 * MODEL_MINUTE_MS;
+	p->ahead[p->nshows - 1] = soon > 2 * TEST_MINUTE_MS ? soon : 2 * TEST_MINUTE_MS;
 }
 
 static void m_plan_print(const struct m_plan *p)
@@ -1729,7 +1715,7 @@ static void m_plan_print(const struct m_plan *p)
 		printf(" show%d %dx%d at %s;", s + 1, p->rows[s], p->per_row[s], t);
 	}
 	printf(" hold TTL %" PRId64 "s, lifetime %" PRId64 "s, %d seats per user\n",
-	       MODEL_TTL_MS / MODEL_SECOND_MS, MODEL_LIFE_MS / MODEL_SECOND_MS, MODEL_PER_USER);
+	       MODEL_TTL_MS / TEST_SECOND_MS, MODEL_LIFE_MS / TEST_SECOND_MS, MODEL_PER_USER);
 }
 
 /* One run of `steps` generated ops; returns 0 when it passed. */
@@ -1821,20 +1807,6 @@ static void m_print_coverage(void)
 	       model_cov_expired, model_cov_takeovers, model_cov_caps, model_cov_retries);
 }
 
-static void m_make_run_id(void)
-{
-	static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyz";
-	uint64_t x = 0;
-
-	if (getrandom(&x, sizeof(x), 0) != (ssize_t)sizeof(x))
-		x = (uint64_t)timefmt_now_ms() * 1000003u ^ (uint64_t)getpid();
-	for (int i = 0; i < 8; i++) {
-		model_run_id[i] = digits[x % 36];
-		x /= 36;
-	}
-	model_run_id[8] = '\0';
-}
-
 static int m_parse_u64(const char *s, uint64_t *out)
 {
 	char *end;
@@ -1899,7 +1871,7 @@ int main(int argc, char **argv)
 		seed %= UINT64_C(1000000000000); /* short enough to type back */
 	printf("seed %" PRIu64 "\n", seed);
 	fflush(stdout);
-	m_make_run_id();
+	test_make_run_id(model_run_id);
 
 	int64_t start = timefmt_now_ms();
 	int passed = 0, failed = 0;
@@ -1908,7 +1880,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	for (long i = 0;; i++) {
-		if (seconds > 0 ? i > 0 && timefmt_now_ms() - start >= seconds * MODEL_SECOND_MS
+		if (seconds > 0 ? i > 0 && timefmt_now_ms() - start >= seconds * TEST_SECOND_MS
 		                : i >= runs)
 			break;
 		if (m_run(seed + (uint64_t)i, (int)steps, (int)i + 1) == 0)
