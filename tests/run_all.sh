@@ -3,7 +3,9 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer, and ends with one line:
 # "N passed, N failed". Each suite's own output goes to the terminal; its
 # counts are read from its last line (or its TAP lines). A suite that dies
-# without a summary counts as one failure.
+# without a summary counts as one failure, and so does one that runs past
+# its time budget (suite_budget below): it is stopped, SIGTERM first (the
+# suites stop their servers and clusters on it), SIGKILL 10 s later.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -42,14 +44,51 @@ count_summary() {
 	echo "$line" | sed -E 's/^([0-9]+) passed, ([0-9]+) failed.*/\1 \2/'
 }
 
-# run_suite NAME KIND(tap|summary) COMMAND...
+# suite_budget NAME -> seconds the suite may run. Sized for a slow,
+# shared 2-core machine: several times what each takes on a quiet one
+# (in brackets), sanitizer builds more. BOXOFFICE_TIMEOUT_SCALE (an integer,
+# default 1) multiplies them all for a slower machine still.
+suite_budget() {
+	local s
+	case $1 in
+	unit-*) s=120 ;;                                     # [1 s]
+	contract-*-tsan) s=900 ;;                            # [30 s]
+	contract-*) s=300 ;;                                 # [1-20 s]
+	model-*-tsan) s=900 ;;                               # [60 s]
+	model-*) s=600 ;;                                    # [10-60 s]
+	http-*) s=900 ;;                                     # [60-150 s]
+	idempotency-*) s=300 ;;                              # [10-30 s]
+	contention-*-tsan) s=900 ;;                          # [60 s]
+	contention-*) s=300 ;;                               # [10-30 s]
+	crash-*) s=1200 ;;                                   # [60-200 s]
+	pg-functions) s=300 ;;                               # [20 s]
+	multinode-*) s=900 ;;                                # [60-120 s]
+	*) s=600 ;;                                          # any other suite
+	esac
+	local scale=${BOXOFFICE_TIMEOUT_SCALE:-1}
+	[[ $scale =~ ^[1-9][0-9]*$ ]] || scale=1 # never 0: "timeout 0" would mean no limit
+	echo $((s * scale))
+}
+
+# run_suite NAME KIND(tap|summary) COMMAND...: runs COMMAND under the
+# suite's time budget.
 run_suite() {
 	local name=$1 kind=$2
 	shift 2
 	local log="$LOGDIR/$name.log"
-	echo "=== $name"
-	"$@" 2>&1 | tee "$log"
+	local budget
+	budget=$(suite_budget "$name")
+	echo "=== $name (time budget ${budget} s)"
+	timeout --signal=TERM --kill-after=10 "$budget" "$@" 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
+	local timed_out=0
+	if [ "$rc" -eq 124 ]; then
+		timed_out=1
+		echo "--- $name: TIMED OUT after ${budget} s (stopped with SIGTERM)"
+	elif [ "$rc" -eq 137 ]; then
+		timed_out=1
+		echo "--- $name: KILLED (SIGKILL: still running 10 s after its ${budget} s budget, or killed by the system)"
+	fi
 	local counts
 	if [ "$kind" = tap ]; then counts=$(count_tap "$log"); else counts=$(count_summary "$log"); fi
 	set -- $counts
@@ -57,7 +96,9 @@ run_suite() {
 	if [ "${3:-}" = none ] || { [ "$p" -eq 0 ] && [ "$f" -eq 0 ]; }; then
 		f=1 # ran nothing or died before its summary
 	elif [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
-		f=1 # non-zero exit (sanitizer, crash) with no failure counted
+		f=1 # non-zero exit (sanitizer, crash, timeout) with no failure counted
+	elif [ "$timed_out" -eq 1 ]; then
+		f=$((f + 1)) # its partial counts stand, the hang is one failure more
 	fi
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))

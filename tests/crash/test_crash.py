@@ -452,7 +452,12 @@ class Run:
         self.live_confirms = {}  # ref -> (username, natural seats, show id)
         self.node = None
         self.client = None
-        self.stats = dict(cycles=0, db_stops=0, acked=0, acked_checked=0, details=0, inflight=0,
+        # What the summary reports, each figure named for what it counts:
+        # "answers" are acknowledgements received (each checked as it came
+        # against the contract); the final-state figures count comparisons
+        # made at the checkpoints after each restart.
+        self.stats = dict(cycles=0, db_stops=0, acked=0, checkpoints=0, user_states=0, bookings_compared=0,
+                          details=0, inflight=0,
                           inflight_keyed=0, inflight_replayed=0, inflight_fresh=0, inflight_unkeyed_retried=0,
                           inflight_unkeyed_adopted=0, replays=0, reuse_422=0, verify_runs=0, seatmaps=0)
 
@@ -805,14 +810,16 @@ class Run:
         """(1) and (2): the users' bookings are what was acknowledged, every
         acknowledged confirm reads back, the seat maps agree."""
         states = {}
+        self.stats["checkpoints"] += 1
         for u in self.users:
             s = self.fetch_state(u)
+            self.stats["user_states"] += 1
+            self.stats["bookings_compared"] += len(set(s) | set(u.model))
             if s != u.model:
                 self.anomaly("acked", "%s: bookings differ from the acknowledged answers: %s"
                              % (u.name, state_diff(u.model, s)))
                 u.model = s
             states[u.name] = s
-        self.stats["acked_checked"] = len(self.acked)
         for ref, (name, seats, sid) in sorted(self.live_confirms.items()):
             body = self.get_json("/api/bookings/details?username=%s&booking_reference=%s"
                                  % (urllib.parse.quote(name), ref), "details of %s" % ref)
@@ -899,8 +906,8 @@ class Run:
         self.client = Client(self.node.port)
         s = dict(self.stats)
         self.after_disruption()
-        info("%s cycle %d: kill -9 after %.2f s, %d acknowledged, %d in flight (%d sent and reset, %d keyed: "
-             "%d replayed, %d fresh), checks done" % (
+        info("%s cycle %d: kill -9 after %.2f s, %d answers acknowledged, %d in flight (%d sent and reset, %d keyed: "
+             "%d replayed, %d fresh), final state checked" % (
                  self.label, self.cycle, delay, acked_in_load, len(lost),
                  sum(1 for op in lost if op.lost not in ("ConnectionRefusedError",)),
                  sum(1 for op in lost if op.key), self.stats["inflight_replayed"] - s["inflight_replayed"],
@@ -950,8 +957,8 @@ class Run:
         s = dict(self.stats)
         self.after_disruption()
         self.stats["db_stops"] += 1
-        info("%s cycle %d: PostgreSQL stopped (-m immediate) after %.2f s, %d acknowledged, %d without an answer "
-             "(%d got 503, %d keyed: %d replayed, %d fresh), node stayed up, checks done" % (
+        info("%s cycle %d: PostgreSQL stopped (-m immediate) after %.2f s, %d answers acknowledged, %d without "
+             "an answer (%d got 503, %d keyed: %d replayed, %d fresh), node stayed up, final state checked" % (
                  self.label, self.cycle, delay, acked_in_load, len(lost),
                  sum(1 for op in lost if op.lost == "503"), sum(1 for op in lost if op.key),
                  self.stats["inflight_replayed"] - s["inflight_replayed"],
@@ -1011,11 +1018,13 @@ def run_backend(label, db, workdir, cluster, results):
         except Exception:
             pass
     st = r.stats
-    info("%s: crash cycles %d (+%d database stops), acknowledged operations checked %d (of %d answers), "
-         "confirm read-backs by details %d, in-flight requests %d (retried with their key %d: %d replayed, "
-         "%d fresh; without a key retried %d, checked as-is %d), replays verified %d, key reuses refused %d, "
-         "verify runs %d, anomalies %d, %.1f s" % (
-             label, st["cycles"], st["db_stops"], st["acked_checked"], st["acked"], st["details"], st["inflight"],
+    info("%s: crash cycles %d (+%d database stops); answers acknowledged %d (each checked against the contract "
+         "as it came); final-state checkpoints %d: user booking lists compared with the acknowledged state %d "
+         "times (%d booking comparisons), seat maps compared %d, confirm read-backs by details %d; in-flight "
+         "requests %d (retried with their key %d: %d replayed, %d fresh; without a key retried %d, checked "
+         "as-is %d), replays verified %d, key reuses refused %d, verify runs %d, anomalies %d, %.1f s" % (
+             label, st["cycles"], st["db_stops"], st["acked"], st["checkpoints"], st["user_states"],
+             st["bookings_compared"], st["seatmaps"], st["details"], st["inflight"],
              st["inflight_keyed"], st["inflight_replayed"], st["inflight_fresh"], st["inflight_unkeyed_retried"],
              st["inflight_unkeyed_adopted"], st["replays"], st["reuse_422"], st["verify_runs"],
              r.anomaly_count(), st.get("seconds", 0.0)))
