@@ -162,6 +162,11 @@ for build in release:build asan:build-asan; do
 done
 run_suite "pg-functions" summary tests/pg/run_tests.sh
 if [ -n "$PGURL" ]; then
+	# Fixed stored functions reach a database an earlier release migrated.
+	BOXOFFICE_BIN="$ROOT/build/boxoffice" BOXOFFICE_TEST_DB=$PGURL \
+		run_suite "pg-upgrade" summary tests/pg/test_upgrade.sh
+fi
+if [ -n "$PGURL" ]; then
 	# Two nodes on one database, and the database stopped under load.
 	BOXOFFICE_BIN="$ROOT/build/boxoffice" BOXOFFICE_TEST_DB=$PGURL BOXOFFICE_PG_DIR=$PGDIR \
 		run_suite "multinode-pg" summary /usr/bin/python3 tests/multinode/test_nodes.py

@@ -1,3 +1,5 @@
+-- boxoffice: repeatable (only CREATE OR REPLACE: applied again whenever this
+-- text changes, so fixes reach databases made by an earlier release)
 -- boxoffice PostgreSQL stored functions, version 2: the functions of the
 -- original MovieHub design (get_active_shows, get_show_seat_details,
 -- hold_seats_for_user, confirm_booking, get_booking_details,
@@ -36,9 +38,11 @@
 --   listeners use them to invalidate, not as a log.
 --
 -- Locking, so that no two transactions wait on each other in a cycle:
---   0. holds first take a transaction advisory lock on (show, username), so
---      one user's holds in one show run one at a time and only one of them
---      can create the cart (the unique index bookings_cart backs this up);
+--   0. holds and confirms first take a transaction advisory lock on (show,
+--      username), so one user's holds and confirms in one show run one at a
+--      time: only one of them can create the cart (the unique index
+--      bookings_cart backs this up), and a confirm that waited for an
+--      identical one judges the retry rule on what that one committed;
 --   1. the booking row (the user's cart, or the booking being cancelled),
 --      FOR UPDATE;
 --   2. then every seat the call may touch, one by one in natural order
@@ -673,6 +677,13 @@ BEGIN
     IF jsonb_array_length(v_bad) > 0 THEN
         RETURN bo_refusal('UNKNOWN_SEATS', v_bad);
     END IF;
+    -- Wait for this user's other holds and confirms in this show before
+    -- judging anything about their cart: under READ COMMITTED every
+    -- statement below then sees what they committed. Without it, a confirm
+    -- racing an identical one read the seats before the winner committed
+    -- (no retry), then found the cart CONFIRMED once its row lock was
+    -- free, and answered SEATS_NOT_HELD to a booking that had succeeded.
+    PERFORM pg_advisory_xact_lock(hashint8(p_show_id), hashtext(p_username));
     v_user := bo_user_id(p_username, false);
 
     -- A retry after success: every listed seat BOOKED in one CONFIRMED

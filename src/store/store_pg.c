@@ -1134,8 +1134,74 @@ static int pg_exec_ok(PGconn *c, const char *sql)
 	return ok ? 0 : -1;
 }
 
-/* Applies missing migrations, each in its own transaction, under an
- * advisory lock so that nodes starting together do not race. */
+/* A migration whose first line is this marker holds only CREATE OR REPLACE
+ * statements (the stored functions): it is applied again, in one
+ * transaction, whenever its text differs from the text last applied, so a
+ * fixed function reaches databases made by an earlier release. Every other
+ * migration runs once, forward only. */
+#define PG_REPEATABLE_MARK "-- boxoffice: repeatable"
+
+/* 1 when migration m must run now, 0 when it is applied as it is, -1 on
+ * error. */
+static int pg_migration_due(PGconn *c, const struct embedded_sql *m)
+{
+	char version[16];
+	const char *params[2] = {version, m->text};
+	PGresult *r;
+	int due = -1;
+
+	snprintf(version, sizeof(version), "%d", m->version);
+	r = PQexecParams(c,
+	                 "SELECT checksum IS NOT DISTINCT FROM md5($2) FROM schema_migrations "
+	                 "WHERE version = $1::int",
+	                 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		bool repeatable =
+		    strncmp(m->text, PG_REPEATABLE_MARK, strlen(PG_REPEATABLE_MARK)) == 0;
+		if (PQntuples(r) == 0)
+			due = 1;
+		else
+			due = repeatable && strcmp(PQgetvalue(r, 0, 0), "t") != 0;
+	} else {
+		fprintf(stderr, "boxoffice: pg: %s", PQerrorMessage(c));
+	}
+	PQclear(r);
+	return due;
+}
+
+/* Applies migration m and records it with its checksum, in one
+ * transaction. */
+static int pg_migration_apply(PGconn *c, const struct embedded_sql *m)
+{
+	char version[16];
+	const char *params[2] = {version, m->text};
+	PGresult *r;
+	int ok;
+
+	snprintf(version, sizeof(version), "%d", m->version);
+	if (pg_exec_ok(c, "BEGIN") != 0)
+		return -1;
+	ok = pg_exec_ok(c, m->text) == 0;
+	if (ok) {
+		r = PQexecParams(c,
+		                 "INSERT INTO schema_migrations (version, checksum) "
+		                 "VALUES ($1::int, md5($2)) ON CONFLICT (version) DO UPDATE "
+		                 "SET checksum = excluded.checksum, applied_at = now()",
+		                 2, NULL, params, NULL, NULL, 0);
+		ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+		if (!ok)
+			fprintf(stderr, "boxoffice: pg: %s", PQerrorMessage(c));
+		PQclear(r);
+	}
+	if (ok && pg_exec_ok(c, "COMMIT") == 0)
+		return 0;
+	fprintf(stderr, "boxoffice: pg: migration %s failed\n", m->name);
+	pg_exec_ok(c, "ROLLBACK");
+	return -1;
+}
+
+/* Applies what is missing or changed, under an advisory lock so that
+ * nodes starting together do not race. */
 static int pg_migrate(PGconn *c)
 {
 	char sql[160];
@@ -1146,29 +1212,14 @@ static int pg_migrate(PGconn *c)
 		return -1;
 	if (pg_exec_ok(c, "SET client_min_messages = warning") != 0 ||
 	    pg_exec_ok(c, "CREATE TABLE IF NOT EXISTS schema_migrations (version int PRIMARY KEY, "
-	                  "applied_at timestamptz NOT NULL DEFAULT now())") != 0)
+	                  "applied_at timestamptz NOT NULL DEFAULT now())") != 0 ||
+	    pg_exec_ok(c, "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text") !=
+	        0)
 		goto unlock;
 	for (const struct embedded_sql *m = embedded_sql_postgres; m->name != NULL; m++) {
-		char q[96];
-		snprintf(q, sizeof(q), "SELECT 1 FROM schema_migrations WHERE version = %d",
-		         m->version);
-		PGresult *r = PQexec(c, q);
-		int have = PQresultStatus(r) == PGRES_TUPLES_OK ? PQntuples(r) : -1;
-		PQclear(r);
-		if (have < 0)
+		int due = pg_migration_due(c, m);
+		if (due < 0 || (due > 0 && pg_migration_apply(c, m) != 0))
 			goto unlock;
-		if (have > 0)
-			continue;
-		snprintf(q, sizeof(q), "INSERT INTO schema_migrations (version) VALUES (%d)",
-		         m->version);
-		if (pg_exec_ok(c, "BEGIN") != 0)
-			goto unlock;
-		if (pg_exec_ok(c, m->text) != 0 || pg_exec_ok(c, q) != 0 ||
-		    pg_exec_ok(c, "COMMIT") != 0) {
-			fprintf(stderr, "boxoffice: pg: migration %s failed\n", m->name);
-			pg_exec_ok(c, "ROLLBACK");
-			goto unlock;
-		}
 	}
 	rc = 0;
 unlock:

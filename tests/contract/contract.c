@@ -57,14 +57,16 @@ enum {
 	CONTRACT_PER_USER = 10,        /* default max seats per user and show */
 	CONTRACT_SHORT_TTL_MS = 500,   /* expiry tests */
 	CONTRACT_SOON_MS = 1000,       /* a show "a little ahead" */
-	CONTRACT_SCREENS_MAX = 16,
-	CONTRACT_MOVIES_MAX = 16,
-	CONTRACT_SHOWS_MAX = 16,
+	CONTRACT_SCREENS_MAX = 32,
+	CONTRACT_MOVIES_MAX = 32,
+	CONTRACT_SHOWS_MAX = 32,
 	CONTRACT_USERS_MAX = 32,
 	CONTRACT_TEXT_MAX = 4096, /* seat lists printed on failure */
 	CONTRACT_WORKERS = 8,
 	CONTRACT_WORKER_SEATS = 25,
 	CONTRACT_WORKER_BOOKED = 15, /* of a worker's row: booked, the rest held */
+	CONTRACT_TWINS = 8,          /* identical commands raced at once */
+	CONTRACT_TWIN_ROUNDS = 20,   /* a race lost 1 time in 5 fails 99% of runs */
 };
 
 struct contract_screen {
@@ -2477,6 +2479,342 @@ static void test_concurrent_distinct_seats(void **state)
 	}
 }
 
+/* ---- tests: racing twins ---------------------------------------------- */
+
+/* CONTRACT_TWINS identical commands from one user at once (a double-click,
+ * a retry) must answer exactly what they answer one after another. Each
+ * test repeats its race CONTRACT_TWIN_ROUNDS times, every round on fresh
+ * seats and a fresh user. */
+
+struct contract_twin {
+	struct fx *f;
+	pthread_barrier_t *start;
+	struct store_cmd cmd; /* a copy of the prototype; its result after join */
+	int rc;
+};
+
+static void *contract_twin_run(void *arg)
+{
+	struct contract_twin *t = arg;
+
+	pthread_barrier_wait(t->start);
+	t->rc = store_run(t->f->st, &t->cmd);
+	return NULL;
+}
+
+/* Runs CONTRACT_TWINS copies of proto at once; the caller reads tw[i].cmd
+ * and frees with contract_twins_clear. */
+static void contract_race_twins(struct fx *f, const struct store_cmd *proto,
+                                struct contract_twin tw[CONTRACT_TWINS])
+{
+	pthread_t th[CONTRACT_TWINS];
+	pthread_barrier_t start;
+
+	assert_int_equal(pthread_barrier_init(&start, NULL, CONTRACT_TWINS), 0);
+	for (int i = 0; i < CONTRACT_TWINS; i++) {
+		memset(&tw[i], 0, sizeof(tw[i]));
+		tw[i].f = f;
+		tw[i].start = &start;
+		tw[i].cmd = *proto;
+		assert_int_equal(pthread_create(&th[i], NULL, contract_twin_run, &tw[i]), 0);
+	}
+	for (int i = 0; i < CONTRACT_TWINS; i++)
+		pthread_join(th[i], NULL);
+	pthread_barrier_destroy(&start);
+	for (int i = 0; i < CONTRACT_TWINS; i++)
+		assert_int_equal(tw[i].rc, 0);
+}
+
+static void contract_twins_clear(struct contract_twin tw[CONTRACT_TWINS])
+{
+	for (int i = 0; i < CONTRACT_TWINS; i++)
+		store_cmd_clear(&tw[i].cmd);
+}
+
+/* How many twins ended with outcome o. */
+static int contract_twins_with(const struct contract_twin tw[CONTRACT_TWINS], enum outcome o)
+{
+	int n = 0;
+	for (int i = 0; i < CONTRACT_TWINS; i++)
+		n += tw[i].cmd.outcome == o;
+	return n;
+}
+
+static void contract_assert_twins_at(const struct contract_twin tw[CONTRACT_TWINS], int round,
+                                     enum outcome o, int want, const char *file, int line)
+{
+	int got = contract_twins_with(tw, o);
+	char seen[256] = "";
+
+	if (got == want)
+		return;
+	for (int i = 0; i < CONTRACT_TWINS; i++) {
+		size_t used = strlen(seen);
+		snprintf(seen + used, sizeof(seen) - used, " %s", outcome_name(tw[i].cmd.outcome));
+	}
+	contract_check(false, file, line, "round %d: %d twins %s, want %d; outcomes:%s", round, got,
+	               outcome_name(o), want, seen);
+}
+#define assert_twins(tw, round, o, want)                                                           \
+	contract_assert_twins_at((tw), (round), (o), (want), __FILE__, __LINE__)
+
+/* Every twin answered OK with the same booking as the first; changes
+ * summed over the twins go to *nchanges. */
+static void contract_assert_twins_one_booking(const struct contract_twin tw[CONTRACT_TWINS],
+                                              int round, enum booking_status status,
+                                              size_t *nchanges)
+{
+	*nchanges = 0;
+	assert_twins(tw, round, OUTCOME_OK, CONTRACT_TWINS);
+	for (int i = 0; i < CONTRACT_TWINS; i++) {
+		assert_string_equal(tw[i].cmd.booking.reference, tw[0].cmd.booking.reference);
+		assert_int_equal(tw[i].cmd.booking.status, status);
+		assert_int_equal(tw[i].cmd.booking.nseats, tw[0].cmd.booking.nseats);
+		*nchanges += tw[i].cmd.nchanges;
+	}
+}
+
+/* This round's user: a fresh name per round. */
+static const char *contract_twin_user(struct fx *f, int round)
+{
+	char tag[16];
+	snprintf(tag, sizeof(tag), "twin%d", round);
+	return contract_user(f, tag);
+}
+
+/* A prototype command for user in show, seats "<row>1 <row>2 ...". */
+static void contract_twin_proto(struct store_cmd *c, enum store_op op, const char *user,
+                                int64_t show, int row, int nseats)
+{
+	memset(c, 0, sizeof(*c));
+	c->op = op;
+	contract_set_user(c, user);
+	c->show_id = show;
+	c->nseats = nseats;
+	for (int i = 0; i < nseats; i++)
+		c->seats[i] = (struct seat){row, i + 1};
+}
+
+static void test_twin_holds(void **state)
+{
+	struct fx *f = *state;
+	const struct contract_show *s = contract_show_new(f, CONTRACT_TWIN_ROUNDS, 5, TEST_DAY_MS);
+	struct contract_twin tw[CONTRACT_TWINS];
+	struct store_cmd proto;
+	size_t nchanges;
+
+	for (int r = 0; r < CONTRACT_TWIN_ROUNDS; r++) {
+		const char *u = contract_twin_user(f, r);
+		contract_twin_proto(&proto, STORE_OP_HOLD, u, s->id, r, 3);
+		contract_race_twins(f, &proto, tw);
+		contract_assert_twins_one_booking(tw, r, BOOKING_STAGED, &nchanges);
+		assert_int_equal(tw[0].cmd.booking.nseats, 3);
+		assert_int_equal(nchanges, 3); /* each seat held once */
+		assert_int_equal(contract_count_bookings(f, u), 1);
+		contract_twins_clear(tw);
+	}
+}
+
+static void test_twin_confirms(void **state)
+{
+	struct fx *f = *state;
+	const struct contract_show *s = contract_show_new(f, CONTRACT_TWIN_ROUNDS, 5, TEST_DAY_MS);
+	struct contract_twin tw[CONTRACT_TWINS];
+	struct store_cmd proto;
+	struct booking cart;
+	size_t nchanges;
+
+	for (int r = 0; r < CONTRACT_TWIN_ROUNDS; r++) {
+		const char *u = contract_twin_user(f, r);
+		contract_twin_proto(&proto, STORE_OP_HOLD, u, s->id, r, 3);
+		struct store_cmd *c = contract_cmd(STORE_OP_HOLD);
+		*c = proto;
+		contract_run(f, c);
+		assert_outcome(c, OUTCOME_OK);
+		cart = c->booking;
+		contract_done(c);
+
+		proto.op = STORE_OP_CONFIRM;
+		contract_race_twins(f, &proto, tw);
+		contract_assert_twins_one_booking(tw, r, BOOKING_CONFIRMED, &nchanges);
+		assert_string_equal(tw[0].cmd.booking.reference, cart.reference);
+		assert_int_equal(tw[0].cmd.booking.nseats, 3);
+		assert_int_equal(nchanges, 3); /* each seat booked once */
+		assert_int_equal(contract_count_bookings(f, u), 1);
+		contract_twins_clear(tw);
+	}
+}
+
+static void test_twin_releases(void **state)
+{
+	struct fx *f = *state;
+	const struct contract_show *s = contract_show_new(f, CONTRACT_TWIN_ROUNDS, 5, TEST_DAY_MS);
+	struct contract_twin tw[CONTRACT_TWINS];
+	struct store_cmd proto;
+	size_t nchanges;
+
+	for (int r = 0; r < CONTRACT_TWIN_ROUNDS; r++) {
+		const char *u = contract_twin_user(f, r);
+		contract_twin_proto(&proto, STORE_OP_HOLD, u, s->id, r, 3);
+		struct store_cmd *c = contract_cmd(STORE_OP_HOLD);
+		*c = proto;
+		contract_run(f, c);
+		assert_outcome(c, OUTCOME_OK);
+		contract_done(c);
+
+		/* One seat: the first frees it, the rest change nothing. */
+		contract_twin_proto(&proto, STORE_OP_RELEASE, u, s->id, r, 1);
+		contract_race_twins(f, &proto, tw);
+		contract_assert_twins_one_booking(tw, r, BOOKING_STAGED, &nchanges);
+		assert_int_equal(tw[0].cmd.booking.nseats, 2);
+		assert_int_equal(nchanges, 1);
+		contract_twins_clear(tw);
+
+		/* The whole cart: the first empties it, the rest find no cart. */
+		contract_twin_proto(&proto, STORE_OP_RELEASE, u, s->id, r, 0);
+		proto.all_seats = true;
+		contract_race_twins(f, &proto, tw);
+		assert_twins(tw, r, OUTCOME_OK, 1);
+		assert_twins(tw, r, OUTCOME_BOOKING_NOT_FOUND, CONTRACT_TWINS - 1);
+		for (int i = 0; i < CONTRACT_TWINS; i++)
+			if (tw[i].cmd.outcome == OUTCOME_OK) {
+				assert_int_equal(tw[i].cmd.booking.status, BOOKING_CANCELLED);
+				assert_int_equal(tw[i].cmd.nchanges, 2);
+			}
+		contract_twins_clear(tw);
+	}
+}
+
+static void test_twin_cancels(void **state)
+{
+	struct fx *f = *state;
+	const struct contract_show *s = contract_show_new(f, CONTRACT_TWIN_ROUNDS, 5, TEST_DAY_MS);
+	struct contract_twin tw[CONTRACT_TWINS];
+	struct store_cmd proto;
+	struct booking conf;
+	size_t nchanges;
+
+	for (int r = 0; r < CONTRACT_TWIN_ROUNDS; r++) {
+		const char *u = contract_twin_user(f, r);
+		char seats[16];
+		snprintf(seats, sizeof(seats), "%c1 %c2", 'A' + r, 'A' + r);
+		contract_hold_ok(f, u, s->id, seats, NULL);
+		contract_confirm_ok(f, u, s->id, seats, &conf);
+
+		memset(&proto, 0, sizeof(proto));
+		proto.op = STORE_OP_CANCEL;
+		contract_set_user(&proto, u);
+		snprintf(proto.reference, sizeof(proto.reference), "%s", conf.reference);
+		contract_race_twins(f, &proto, tw);
+		contract_assert_twins_one_booking(tw, r, BOOKING_CANCELLED, &nchanges);
+		assert_string_equal(tw[0].cmd.booking.reference, conf.reference);
+		assert_int_equal(nchanges, 2); /* each seat freed once */
+		contract_twins_clear(tw);
+	}
+	struct show_details d;
+	contract_details(f, s->id, &d);
+	assert_int_equal(d.navailable, s->screen->rows * s->screen->seats_per_row);
+	store_show_details_free(&d);
+}
+
+static void test_twin_hold_best(void **state)
+{
+	enum { PER = 2, WINS = CONTRACT_PER_USER / PER };
+	struct fx *f = *state;
+	const struct contract_show *s = contract_show_new(f, 20, 20, TEST_DAY_MS);
+	struct contract_twin tw[CONTRACT_TWINS];
+	struct store_cmd proto;
+
+	_Static_assert((int)WINS < (int)CONTRACT_TWINS, "some twins must reach the limit");
+	for (int r = 0; r < CONTRACT_TWIN_ROUNDS; r++) {
+		const char *u = contract_twin_user(f, r);
+		bool sizes[CONTRACT_PER_USER + 1] = {false};
+
+		memset(&proto, 0, sizeof(proto));
+		proto.op = STORE_OP_HOLD_BEST;
+		contract_set_user(&proto, u);
+		proto.show_id = s->id;
+		proto.count = PER;
+		contract_race_twins(f, &proto, tw);
+		/* One after another: the cart grows by PER up to the limit, then
+		 * every further call is refused. */
+		assert_twins(tw, r, OUTCOME_OK, WINS);
+		assert_twins(tw, r, OUTCOME_HOLD_LIMIT_EXCEEDED, CONTRACT_TWINS - WINS);
+		const char *ref = NULL;
+		for (int i = 0; i < CONTRACT_TWINS; i++) {
+			const struct booking *b = &tw[i].cmd.booking;
+			if (tw[i].cmd.outcome != OUTCOME_OK)
+				continue;
+			assert_true(b->nseats % PER == 0 && b->nseats <= CONTRACT_PER_USER);
+			assert_false(sizes[b->nseats]); /* one answer per cart size */
+			sizes[b->nseats] = true;
+			if (ref == NULL)
+				ref = b->reference;
+			assert_string_equal(b->reference, ref);
+			assert_int_equal(tw[i].cmd.nchanges, PER);
+		}
+		assert_int_equal(contract_count_bookings(f, u), 1);
+		contract_twins_clear(tw);
+	}
+}
+
+static void test_twin_expiries(void **state)
+{
+	struct fx *f = *state;
+	contract_reopen(f, CONTRACT_SHORT_TTL_MS, CONTRACT_LIFETIME_MS, CONTRACT_PER_USER);
+	const struct contract_show *s = contract_show_new(f, CONTRACT_TWIN_ROUNDS, 5, TEST_DAY_MS);
+	struct contract_twin tw[CONTRACT_TWINS];
+	struct store_cmd proto;
+
+	for (int r = 0; r < CONTRACT_TWIN_ROUNDS; r++) {
+		char seats[16];
+		snprintf(seats, sizeof(seats), "%c1 %c2 %c3", 'A' + r, 'A' + r, 'A' + r);
+		contract_hold_ok(f, contract_twin_user(f, r), s->id, seats, NULL);
+		contract_advance(f, CONTRACT_SHORT_TTL_MS + 100);
+
+		memset(&proto, 0, sizeof(proto));
+		proto.op = STORE_OP_EXPIRE_DUE;
+		contract_race_twins(f, &proto, tw);
+		/* Each expired seat is counted by exactly one of the twins. */
+		int64_t expired = 0;
+		for (int i = 0; i < CONTRACT_TWINS; i++) {
+			assert_outcome(&tw[i].cmd, OUTCOME_OK);
+			expired += tw[i].cmd.expired;
+		}
+		if (f->shared)
+			assert_true(expired >= 3);
+		else
+			assert_int_equal(expired, 3);
+		contract_twins_clear(tw);
+		struct show_details d;
+		contract_details(f, s->id, &d);
+		assert_int_equal(d.nheld, 0);
+		store_show_details_free(&d);
+	}
+}
+
+static void test_twin_show_cancels(void **state)
+{
+	struct fx *f = *state;
+	struct contract_twin tw[CONTRACT_TWINS];
+	struct store_cmd proto;
+
+	for (int r = 0; r < CONTRACT_TWIN_ROUNDS; r++) {
+		const struct contract_show *s = contract_show_new(f, 1, 2, TEST_DAY_MS);
+		memset(&proto, 0, sizeof(proto));
+		proto.op = STORE_OP_CANCEL_SHOW;
+		proto.show_id = s->id;
+		contract_race_twins(f, &proto, tw);
+		assert_twins(tw, r, OUTCOME_OK, CONTRACT_TWINS);
+		for (int i = 0; i < CONTRACT_TWINS; i++)
+			assert_int_equal(tw[i].cmd.created_id, s->id);
+		contract_twins_clear(tw);
+		struct store_cmd *c = op_hold(f, contract_twin_user(f, r), s->id, "A1");
+		assert_refused(c, OUTCOME_SHOW_NOT_BOOKABLE, "");
+		contract_done(c);
+	}
+}
+
 /* ---- the table -------------------------------------------------------- */
 
 #define CONTRACT_TEST(fn) cmocka_unit_test_setup_teardown(fn, contract_setup, contract_teardown)
@@ -2527,6 +2865,13 @@ static const struct CMUnitTest contract_tests[] = {
     CONTRACT_TEST(test_user_bookings),
     CONTRACT_TEST(test_concurrent_same_seat),
     CONTRACT_TEST(test_concurrent_distinct_seats),
+    CONTRACT_TEST(test_twin_holds),
+    CONTRACT_TEST(test_twin_confirms),
+    CONTRACT_TEST(test_twin_releases),
+    CONTRACT_TEST(test_twin_cancels),
+    CONTRACT_TEST(test_twin_hold_best),
+    CONTRACT_TEST(test_twin_expiries),
+    CONTRACT_TEST(test_twin_show_cancels),
 };
 
 int main(void)

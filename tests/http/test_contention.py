@@ -8,11 +8,17 @@
 (b) 200 clients hold and then confirm 200 distinct seats of one show at
     once: every hold and confirm succeeds and the seat map and every user's
     bookings show exactly those seats booked.
+(c) Racing twins: for every write, TWIN_CLIENTS identical requests from one
+    user on separate connections at once must answer exactly what the same
+    requests answer one after another (a double-click, a browser retry).
+    Each is repeated TWIN_ROUNDS times, so that a race lost one time in
+    five still fails the suite with a probability of 1 - 0.8^20 = 99%.
 
 Run from the repository root:  /usr/bin/python3 tests/http/test_contention.py
 """
 
 import http.client
+import json
 import os
 import sys
 import threading
@@ -21,14 +27,17 @@ import urllib.parse
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import (raw_post, raise_nofile_limit, REF_RE, all_seats, check, eq, expect, new_show, run, short,  # noqa: E402
-                     unique_user)
+from harness import (ADMIN_TOKEN, raw_post, raise_nofile_limit, REF_RE, all_seats, check, eq, expect,  # noqa: E402
+                     new_show, run, short, unique_user)
 
 SPECS = {"main": {"args": []}}
 SOCKET_TIMEOUT = 30.0
 BARRIER_TIMEOUT = 120.0
 SAME_SEAT_CLIENTS = 1000
 DISTINCT_ROWS, DISTINCT_PER_ROW = 10, 20  # 200 seats, one client each
+TWIN_CLIENTS = 20
+TWIN_ROUNDS = 20
+MAX_SEATS_PER_USER = 10  # the server's default
 
 
 def open_connections(port, n):
@@ -177,9 +186,165 @@ def test_distinct_seats(env):
         eq((lst[0].get("status"), lst[0].get("seats")), ("CONFIRMED", [seats[i]]), "booking of %s" % u)
 
 
+# --------------------------------------------------------------------------
+# racing twins
+
+def race_twins(port, path, body, headers=None):
+    """TWIN_CLIENTS identical POSTs on separate connections, released
+    together; returns their (status, Content-Type, JSON, raw) answers."""
+    conns = open_connections(port, TWIN_CLIENTS)
+    data = json.dumps(body).encode()
+    hdrs = {"Content-Type": "application/json"}
+    hdrs.update(headers or {})
+
+    def work(i, conn, barrier):
+        barrier.wait(BARRIER_TIMEOUT)
+        conn.request("POST", path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        raw = resp.read()
+        try:
+            parsed = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            parsed = None
+        return resp.status, resp.getheader("Content-Type", ""), parsed, raw
+
+    results = run_clients(conns, work)
+    bad = [r for r in results if not isinstance(r, tuple) or r[0] == "exception"]
+    check(not bad, "%d twins failed to get an answer: %s" % (len(bad), describe(bad)))
+    return results
+
+
+def statuses(results):
+    out = {}
+    for r in results:
+        key = r[0] if r[0] < 400 else "%d %s" % (r[0], (r[2] or {}).get("error", {}).get("code"))
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def all_ok_one_booking(results, what, status, seats):
+    """Every twin answered 200 with the same booking: one reference, the
+    given status and seats."""
+    eq(statuses(results), {200: TWIN_CLIENTS}, "%s: answers" % what)
+    refs = {r[2].get("bookingReference") for r in results}
+    eq(len(refs), 1, "%s: distinct references among the twins" % what)
+    check(REF_RE.match(next(iter(refs)) or ""), "%s: reference %r" % (what, refs))
+    for r in results:
+        eq((r[2].get("status"), r[2].get("seats")), (status, seats), "%s: booking" % what)
+    return next(iter(refs))
+
+
+def twin_rounds(env, fn):
+    srv = env.server("main")
+    c = srv.client()
+    for rnd in range(TWIN_ROUNDS):
+        fn(srv, c, rnd)
+
+
+def test_twin_holds(env):
+    def one(srv, c, rnd):
+        sid = new_show(c, 3, 10)["showId"]
+        user = unique_user("twinhold")
+        res = race_twins(srv.port, "/api/bookings/hold", {"username": user, "showId": sid,
+                                                         "seats": ["A1", "A2", "A3"]})
+        ref = all_ok_one_booking(res, "round %d: identical holds" % rnd, "STAGED", ["A1", "A2", "A3"])
+        lst = expect(c.get("/api/bookings/user?username=" + user), 200, "bookings")
+        eq([(b["bookingReference"], b["status"]) for b in lst], [(ref, "STAGED")], "round %d: one cart" % rnd)
+    twin_rounds(env, one)
+
+
+def test_twin_confirms(env):
+    def one(srv, c, rnd):
+        sid = new_show(c, 3, 10)["showId"]
+        user = unique_user("twinconf")
+        cart = expect(c.post("/api/bookings/hold", {"username": user, "showId": sid,
+                                                    "seats": ["A1", "A2", "A3"]}), 200, "hold")
+        res = race_twins(srv.port, "/api/bookings/confirm", {"username": user, "showId": sid,
+                                                            "seats": ["A3", "a1", "A2"]})
+        ref = all_ok_one_booking(res, "round %d: identical confirms" % rnd, "CONFIRMED", ["A1", "A2", "A3"])
+        eq(ref, cart["bookingReference"], "round %d: confirmed reference is the cart's" % rnd)
+        m = expect(c.get("/api/shows/%d" % sid), 200, "seat map")
+        eq((m["seats"]["booked"], m["seats"]["held"]), (["A1", "A2", "A3"], []), "round %d: seats" % rnd)
+        eq(len(expect(c.get("/api/bookings/user?username=" + user), 200, "bookings")), 1,
+           "round %d: bookings of the user" % rnd)
+    twin_rounds(env, one)
+
+
+def test_twin_releases(env):
+    def one(srv, c, rnd):
+        sid = new_show(c, 3, 10)["showId"]
+        user = unique_user("twinrel")
+        expect(c.post("/api/bookings/hold", {"username": user, "showId": sid, "seats": ["A1", "A2", "A3"]}),
+               200, "hold")
+        res = race_twins(srv.port, "/api/bookings/release", {"username": user, "showId": sid, "seats": ["A1"]})
+        all_ok_one_booking(res, "round %d: identical releases of one seat" % rnd, "STAGED", ["A2", "A3"])
+        # Releasing the whole cart: the first empties it (CANCELLED), the
+        # rest find no cart, exactly as when sent one after another.
+        res = race_twins(srv.port, "/api/bookings/release", {"username": user, "showId": sid})
+        eq(statuses(res), {200: 1, "404 BOOKING_NOT_FOUND": TWIN_CLIENTS - 1},
+           "round %d: identical releases of the whole cart" % rnd)
+        won = [r[2] for r in res if r[0] == 200][0]
+        eq((won.get("status"), won.get("seats")), ("CANCELLED", []), "round %d: the emptied cart" % rnd)
+        m = expect(c.get("/api/shows/%d" % sid), 200, "seat map")
+        eq((m["heldSeats"], m["bookedSeats"]), (0, 0), "round %d: nothing held or booked" % rnd)
+    twin_rounds(env, one)
+
+
+def test_twin_cancels(env):
+    def one(srv, c, rnd):
+        sid = new_show(c, 3, 10)["showId"]
+        user = unique_user("twincan")
+        body = {"username": user, "showId": sid, "seats": ["B4", "B5"]}
+        expect(c.post("/api/bookings/hold", body), 200, "hold")
+        ref = expect(c.post("/api/bookings/confirm", body), 200, "confirm")["bookingReference"]
+        res = race_twins(srv.port, "/api/bookings/cancel", {"username": user, "bookingReference": ref})
+        eq(all_ok_one_booking(res, "round %d: identical cancels" % rnd, "CANCELLED", ["B4", "B5"]), ref,
+           "round %d: cancelled reference" % rnd)
+        m = expect(c.get("/api/shows/%d" % sid), 200, "seat map")
+        eq((m["availableSeats"], m["heldSeats"], m["bookedSeats"]), (30, 0, 0), "round %d: counts" % rnd)
+    twin_rounds(env, one)
+
+
+def test_twin_hold_best(env):
+    per = 2
+    wins = MAX_SEATS_PER_USER // per
+
+    def one(srv, c, rnd):
+        sid = new_show(c, 10, 20)["showId"]
+        user = unique_user("twinbest")
+        res = race_twins(srv.port, "/api/bookings/hold-best", {"username": user, "showId": sid, "count": per})
+        eq(statuses(res), {200: wins, "409 HOLD_LIMIT_EXCEEDED": TWIN_CLIENTS - wins},
+           "round %d: identical hold-best answers" % rnd)
+        sizes = sorted(len(r[2]["seats"]) for r in res if r[0] == 200)
+        eq(sizes, list(range(per, MAX_SEATS_PER_USER + 1, per)), "round %d: the cart grew by %d each time"
+           % (rnd, per))
+        eq(len({r[2]["bookingReference"] for r in res if r[0] == 200}), 1, "round %d: one cart" % rnd)
+        m = expect(c.get("/api/shows/%d" % sid), 200, "seat map")
+        eq(m["heldSeats"], MAX_SEATS_PER_USER, "round %d: seats held" % rnd)
+    twin_rounds(env, one)
+
+
+def test_twin_show_cancels(env):
+    def one(srv, c, rnd):
+        sid = new_show(c, 2, 5)["showId"]
+        res = race_twins(srv.port, "/api/admin/shows/%d/cancel" % sid, {},
+                         headers={"Authorization": "Bearer " + ADMIN_TOKEN})
+        eq(statuses(res), {200: TWIN_CLIENTS}, "round %d: identical show cancels" % rnd)
+        for r in res:
+            eq((r[2].get("showId"), r[2].get("status")), (sid, "CANCELLED"), "round %d: answer" % rnd)
+        expect(c.get("/api/shows/%d" % sid), 200, "seat map")
+    twin_rounds(env, one)
+
+
 TESTS = [
     ("1000 clients race for one seat", test_same_seat),
     ("200 clients hold and confirm 200 distinct seats", test_distinct_seats),
+    ("racing twins: identical holds", test_twin_holds),
+    ("racing twins: identical confirms", test_twin_confirms),
+    ("racing twins: identical releases", test_twin_releases),
+    ("racing twins: identical cancels", test_twin_cancels),
+    ("racing twins: identical hold-best", test_twin_hold_best),
+    ("racing twins: identical show cancels", test_twin_show_cancels),
 ]
 
 
