@@ -5,8 +5,10 @@
 #   make bench  wrk benchmarks, results in BENCHMARKS.md format
 #   make soak   the model-based random test for SOAK_SECONDS (default 600);
 #               BOXOFFICE_TEST_DB=postgres://... runs it on PostgreSQL
+#   make install  build, then install under $(DESTDIR)$(PREFIX): the binary,
+#               the man page, the systemd unit, the docs and the env example
 #   make clean
-.PHONY: all build deps run test bench soak clean format
+.PHONY: all build deps run test bench soak install clean format
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DB ?= sqlite:boxoffice.db
@@ -45,6 +47,29 @@ soak: deps
 	@cmake --preset release >/dev/null
 	@cmake --build build -j$(JOBS) --target model_tests
 	@./build/tests/model_tests --seconds $(SOAK_SECONDS) --steps 400
+
+# Install layout (GNU conventions). The unit is installed with the paths of
+# this PREFIX and SYSCONFDIR written into it.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/boxoffice
+SYSCONFDIR ?= /etc
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL ?= install
+
+install: build
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 0755 build/boxoffice $(DESTDIR)$(BINDIR)/boxoffice
+	$(INSTALL) -m 0644 docs/boxoffice.1 $(DESTDIR)$(MANDIR)/man1/boxoffice.1
+	$(INSTALL) -m 0644 README.md docs/*.md $(DESTDIR)$(DOCDIR)/
+	$(INSTALL) -m 0644 deploy/env.example $(DESTDIR)$(DOCDIR)/env.example
+	sed -e 's|/usr/local/bin/boxoffice|$(BINDIR)/boxoffice|g' \
+	    -e 's|/usr/local/share/doc/boxoffice|$(DOCDIR)|g' \
+	    -e 's|/etc/boxoffice/|$(SYSCONFDIR)/boxoffice/|g' \
+	    deploy/boxoffice@.service >$(DESTDIR)$(UNITDIR)/boxoffice@.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/boxoffice@.service
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

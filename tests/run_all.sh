@@ -63,6 +63,7 @@ suite_budget() {
 	crash-*) s=1200 ;;                                   # [60-200 s]
 	pg-functions) s=300 ;;                               # [20 s]
 	multinode-*) s=900 ;;                                # [60-120 s]
+	ops-*) s=300 ;;                                      # [10-40 s]
 	*) s=600 ;;                                          # any other suite
 	esac
 	local scale=${BOXOFFICE_TIMEOUT_SCALE:-1}
@@ -165,6 +166,14 @@ if [ -n "$PGURL" ]; then
 	# Fixed stored functions reach a database an earlier release migrated.
 	BOXOFFICE_BIN="$ROOT/build/boxoffice" BOXOFFICE_TEST_DB=$PGURL \
 		run_suite "pg-upgrade" summary tests/pg/test_upgrade.sh
+fi
+# Operating it: backup and restore under load, upgrades from the previous
+# release's schema, make install, the man page against --help, the docs.
+BOXOFFICE_BIN="$ROOT/build/boxoffice" \
+	run_suite "ops-sqlite" summary /usr/bin/python3 tests/ops/test_ops.py
+if [ -n "$PGURL" ]; then
+	BOXOFFICE_BIN="$ROOT/build/boxoffice" BOXOFFICE_TEST_DB=$PGURL \
+		run_suite "ops-pg" summary /usr/bin/python3 tests/ops/test_ops.py
 fi
 if [ -n "$PGURL" ]; then
 	# Two nodes on one database, and the database stopped under load.

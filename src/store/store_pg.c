@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -31,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/num.h"
 #include "store/cmdqueue.h"
 #include "store/embedded_sql.h"
 #include "store/store.h"
@@ -1200,6 +1202,33 @@ static int pg_migration_apply(PGconn *c, const struct embedded_sql *m)
 	return -1;
 }
 
+/* Refuses a database migrated by a newer boxoffice: forward only, an
+ * older binary must not write a schema it does not know. */
+static int pg_newer_schema(PGconn *c)
+{
+	int known = 0;
+	long newest = 0;
+	PGresult *r = PQexec(c, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+
+	for (const struct embedded_sql *m = embedded_sql_postgres; m->name != NULL; m++)
+		known = m->version > known ? m->version : known;
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+	    num_parse_int(PQgetvalue(r, 0, 0), 0, INT_MAX, &newest) != 0) {
+		fprintf(stderr, "boxoffice: pg: cannot read the schema version: %s",
+		        PQerrorMessage(c));
+		PQclear(r);
+		return -1;
+	}
+	PQclear(r);
+	if (newest <= known)
+		return 0;
+	fprintf(stderr,
+	        "boxoffice: the database has schema version %ld, newer than this boxoffice knows "
+	        "(%d): run the newer boxoffice, or restore a backup made before the upgrade\n",
+	        newest, known);
+	return -1;
+}
+
 /* Applies what is missing or changed, under an advisory lock so that
  * nodes starting together do not race. */
 static int pg_migrate(PGconn *c)
@@ -1215,6 +1244,8 @@ static int pg_migrate(PGconn *c)
 	                  "applied_at timestamptz NOT NULL DEFAULT now())") != 0 ||
 	    pg_exec_ok(c, "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS checksum text") !=
 	        0)
+		goto unlock;
+	if (pg_newer_schema(c) != 0)
 		goto unlock;
 	for (const struct embedded_sql *m = embedded_sql_postgres; m->name != NULL; m++) {
 		int due = pg_migration_due(c, m);

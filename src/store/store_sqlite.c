@@ -1544,6 +1544,19 @@ static int sq_migrate(struct sq_conn *c)
 	if (sqlite3_step(st) == SQLITE_ROW)
 		current = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
+	int known = 0;
+	for (const struct embedded_sql *m = embedded_sql_sqlite; m->name != NULL; m++)
+		known = m->version > known ? m->version : known;
+	if (current > known) {
+		/* Forward only: an older binary must not write a schema it does
+		 * not know (a downgrade goes through a backup). */
+		fprintf(stderr,
+		        "boxoffice: the database has schema version %d, newer than this boxoffice "
+		        "knows (%d): run the newer boxoffice, or restore a backup made before the "
+		        "upgrade\n",
+		        current, known);
+		return -1;
+	}
 	for (const struct embedded_sql *m = embedded_sql_sqlite; m->name != NULL; m++) {
 		char pragma[64];
 		if (m->version <= current)
