@@ -1,10 +1,16 @@
-/* sweeper.c - the expiry thread. */
+/* sweeper.c - the expiry thread.
+ *
+ * Test builds only (BOXOFFICE_TESTING, the boxoffice_testing binary):
+ * BOXOFFICE_TEST_NO_SWEEPER=1 keeps the thread from ever sweeping, so that
+ * tests can show that every read and write applies expiry by itself. The
+ * server a user runs has no such switch. */
 #include "sweeper.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 struct sweeper {
@@ -14,6 +20,7 @@ struct sweeper {
 	pthread_cond_t cond;
 	int64_t next_at; /* INT64_MAX: nothing known */
 	int stopping;
+	int disabled; /* test builds: never sweep */
 	int64_t expired_total;
 	struct store_cmd cmd;
 };
@@ -32,6 +39,10 @@ static void *sweeper_main(void *arg)
 
 	pthread_mutex_lock(&sw->lock);
 	while (!sw->stopping) {
+		if (sw->disabled) {
+			pthread_cond_wait(&sw->cond, &sw->lock);
+			continue;
+		}
 		int64_t now = store_now(sw->store);
 		if (sw->next_at > now) {
 			int64_t until = sw->next_at;
@@ -69,6 +80,20 @@ static void *sweeper_main(void *arg)
 	return NULL;
 }
 
+static int sweeper_test_disabled(void)
+{
+#ifdef BOXOFFICE_TESTING
+	const char *v = getenv("BOXOFFICE_TEST_NO_SWEEPER");
+
+	if (v != NULL && strcmp(v, "1") == 0) {
+		fprintf(stderr, "boxoffice: test build: the sweeper is off "
+		                "(BOXOFFICE_TEST_NO_SWEEPER=1)\n");
+		return 1;
+	}
+#endif
+	return 0;
+}
+
 int sweeper_start(struct store *st, struct sweeper **out)
 {
 	struct sweeper *sw = calloc(1, sizeof(*sw));
@@ -76,6 +101,7 @@ int sweeper_start(struct store *st, struct sweeper **out)
 	if (sw == NULL)
 		return -1;
 	sw->store = st;
+	sw->disabled = sweeper_test_disabled();
 	sw->next_at = 0; /* sweep once at start: holds may have expired while down */
 	pthread_mutex_init(&sw->lock, NULL);
 	pthread_cond_init(&sw->cond, NULL);

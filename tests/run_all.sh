@@ -137,9 +137,18 @@ run_backend() {
 	run_suite "http-$name-$tag" summary /usr/bin/python3 tests/http/test_api.py
 	run_suite "idempotency-$name-$tag" summary /usr/bin/python3 tests/http/test_idempotency.py
 	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
+	# expiry with the sweeper off (the test build, tests/boxoffice_testing)
+	run_suite "lazy-expiry-$name-$tag" summary timeout -k 10 60 \
+		/usr/bin/python3 tests/http/test_lazy_expiry.py
 	# kill -9 under load; on PostgreSQL also one database stop
 	BOXOFFICE_PG_DIR=$([ "$db" = sqlite ] || echo "$PGDIR") \
 		run_suite "crash-$name-$tag" summary /usr/bin/python3 tests/crash/test_crash.py
+	# power cuts through the test build's VFS (SQLite only; 20 cuts, and a
+	# negative run on synchronous=OFF that must lose acknowledged writes)
+	if [ "$db" = sqlite ]; then
+		run_suite "powerloss-sqlite-$tag" summary timeout -k 10 90 \
+			/usr/bin/python3 tests/powerloss/test_powerloss.py
+	fi
 	unset BOXOFFICE_TEST_DB
 }
 

@@ -286,6 +286,24 @@ static void sq_log(sqlite3 *db, const char *what)
 	fprintf(stderr, "boxoffice: sqlite: %s: %s\n", what, db ? sqlite3_errmsg(db) : "no db");
 }
 
+#ifdef BOXOFFICE_TESTING
+/* Test builds only: BOXOFFICE_TEST_SQLITE_SYNCHRONOUS=OFF or NORMAL weakens
+ * every connection, so that the power-loss test can show that it notices
+ * lost acknowledged writes (tests/powerloss). */
+static int sq_test_synchronous(sqlite3 *db)
+{
+	const char *v = getenv("BOXOFFICE_TEST_SQLITE_SYNCHRONOUS");
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (strcmp(v, "OFF") == 0)
+		return sqlite3_exec(db, "PRAGMA synchronous = OFF;", NULL, NULL, NULL);
+	if (strcmp(v, "NORMAL") == 0)
+		return sqlite3_exec(db, "PRAGMA synchronous = NORMAL;", NULL, NULL, NULL);
+	return -1;
+}
+#endif
+
 static struct sq_conn *sq_conn_open(const char *path)
 {
 	struct sq_conn *c = calloc(1, sizeof(*c));
@@ -306,6 +324,12 @@ static struct sq_conn *sq_conn_open(const char *path)
 		sq_log(c->db, "pragmas");
 		goto fail;
 	}
+#ifdef BOXOFFICE_TESTING
+	if (sq_test_synchronous(c->db) != 0) {
+		sq_log(c->db, "BOXOFFICE_TEST_SQLITE_SYNCHRONOUS");
+		goto fail;
+	}
+#endif
 	return c;
 fail:
 	sqlite3_close(c->db);
