@@ -12,6 +12,7 @@
 #include "core/num.h"
 #include "demo.h"
 #include "http/http.h"
+#include "http/http_limits.h"
 #include "store/store.h"
 #include "sweeper.h"
 
@@ -33,6 +34,9 @@ struct options {
 	long max_seats_per_request, max_seats_per_user;
 	const char *admin_token;
 	long threads, db_pool;
+	long conn_max, conn_per_ip;                      /* per_ip 0: no cap */
+	long idle_timeout, header_timeout, body_timeout; /* seconds; 0: off */
+	const char *trusted_proxy;
 	enum log_level log_level;
 	int demo, no_demo;
 };
@@ -86,6 +90,19 @@ static void main_usage(FILE *out)
 	    "                                                                 BOXOFFICE_DB_POOL\n"
 	    "  --log-level LEVEL          error, warn, info or debug (default info)\n"
 	    "                                                               BOXOFFICE_LOG_LEVEL\n"
+	    "  --max-connections N        connections in all; beyond, refused at once\n"
+	    "                             (default 16384)          BOXOFFICE_MAX_CONNECTIONS\n"
+	    "  --max-connections-per-ip N connections from one client address, 0: no cap\n"
+	    "                             (default 1024)    BOXOFFICE_MAX_CONNECTIONS_PER_IP\n"
+	    "  --idle-timeout SECONDS     close a connection silent this long, 0: never\n"
+	    "                             (default 30)                BOXOFFICE_IDLE_TIMEOUT\n"
+	    "  --header-timeout SECONDS   a request's first byte to its headers' end, 0: off\n"
+	    "                             (default 10)              BOXOFFICE_HEADER_TIMEOUT\n"
+	    "  --body-timeout SECONDS     the headers' end to the body's end, 0: off\n"
+	    "                             (default 20)                BOXOFFICE_BODY_TIMEOUT\n"
+	    "  --trusted-proxy CIDRS      proxies whose X-Forwarded-For names the client\n"
+	    "                             (comma-separated IPv4; default none)\n"
+	    "                                                           BOXOFFICE_TRUSTED_PROXY\n"
 	    "  --no-demo                  serve: never add demo data\n"
 	    "  --demo                     seed: add the demo data (the only data set)\n"
 	    "  -h, --help                 print this help\n",
@@ -138,6 +155,12 @@ enum {
 	OPT_DEMO,
 	OPT_NO_DEMO,
 	OPT_IDEM_TTL,
+	OPT_CONN_MAX,
+	OPT_CONN_PER_IP,
+	OPT_IDLE_TIMEOUT,
+	OPT_HEADER_TIMEOUT,
+	OPT_BODY_TIMEOUT,
+	OPT_TRUSTED_PROXY,
 };
 
 static const struct option main_long_options[] = {
@@ -154,6 +177,12 @@ static const struct option main_long_options[] = {
     {"demo", no_argument, NULL, OPT_DEMO},
     {"no-demo", no_argument, NULL, OPT_NO_DEMO},
     {"idempotency-ttl", required_argument, NULL, OPT_IDEM_TTL},
+    {"max-connections", required_argument, NULL, OPT_CONN_MAX},
+    {"max-connections-per-ip", required_argument, NULL, OPT_CONN_PER_IP},
+    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+    {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
+    {"trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -174,6 +203,12 @@ static const struct {
     {OPT_POOL, "BOXOFFICE_DB_POOL"},
     {OPT_LOG, "BOXOFFICE_LOG_LEVEL"},
     {OPT_IDEM_TTL, "BOXOFFICE_IDEMPOTENCY_TTL"},
+    {OPT_CONN_MAX, "BOXOFFICE_MAX_CONNECTIONS"},
+    {OPT_CONN_PER_IP, "BOXOFFICE_MAX_CONNECTIONS_PER_IP"},
+    {OPT_IDLE_TIMEOUT, "BOXOFFICE_IDLE_TIMEOUT"},
+    {OPT_HEADER_TIMEOUT, "BOXOFFICE_HEADER_TIMEOUT"},
+    {OPT_BODY_TIMEOUT, "BOXOFFICE_BODY_TIMEOUT"},
+    {OPT_TRUSTED_PROXY, "BOXOFFICE_TRUSTED_PROXY"},
 };
 
 static int main_set(struct options *o, int opt, const char *v)
@@ -223,6 +258,34 @@ static int main_set(struct options *o, int opt, const char *v)
 		return num_parse_int(v, 1, 30L * 24 * 3600, &o->idempotency_ttl)
 		           ? main_bad_option("--idempotency-ttl", v)
 		           : 0;
+	case OPT_CONN_MAX:
+		return num_parse_int(v, 1, HTTP_CONNECTIONS_MAX, &o->conn_max)
+		           ? main_bad_option("--max-connections", v)
+		           : 0;
+	case OPT_CONN_PER_IP:
+		return num_parse_int(v, 0, HTTP_CONNECTIONS_MAX, &o->conn_per_ip)
+		           ? main_bad_option("--max-connections-per-ip", v)
+		           : 0;
+	case OPT_IDLE_TIMEOUT:
+		return num_parse_int(v, 0, HTTP_TIMEOUT_MAX, &o->idle_timeout)
+		           ? main_bad_option("--idle-timeout", v)
+		           : 0;
+	case OPT_HEADER_TIMEOUT:
+		return num_parse_int(v, 0, HTTP_TIMEOUT_MAX, &o->header_timeout)
+		           ? main_bad_option("--header-timeout", v)
+		           : 0;
+	case OPT_BODY_TIMEOUT:
+		return num_parse_int(v, 0, HTTP_TIMEOUT_MAX, &o->body_timeout)
+		           ? main_bad_option("--body-timeout", v)
+		           : 0;
+	case OPT_TRUSTED_PROXY: {
+		uint32_t nets[HTTP_LIMITS_PROXIES_MAX], masks[HTTP_LIMITS_PROXIES_MAX];
+		size_t n;
+		if (http_limits_parse_cidrs(v, nets, masks, &n) != 0)
+			return main_bad_option("--trusted-proxy", v);
+		o->trusted_proxy = v;
+		return 0;
+	}
 	}
 	return -1;
 }
@@ -243,6 +306,11 @@ static int main_parse(int argc, char **argv, struct options *o)
 	o->max_seats_per_user = 10;
 	o->threads = cores > 0 ? cores : 2;
 	o->db_pool = 8;
+	o->conn_max = HTTP_CONNECTIONS_DEFAULT;
+	o->conn_per_ip = HTTP_PER_IP_DEFAULT;
+	o->idle_timeout = HTTP_IDLE_TIMEOUT_DEFAULT;
+	o->header_timeout = HTTP_HEADER_TIMEOUT_DEFAULT;
+	o->body_timeout = HTTP_BODY_TIMEOUT_DEFAULT;
 	o->log_level = LOG_INFO;
 
 	for (size_t i = 0; i < sizeof(main_env) / sizeof(main_env[0]); i++) {
@@ -417,6 +485,12 @@ static int main_serve(const struct options *o)
 	    .threads = (unsigned)o->threads,
 	    .handler = api_handle,
 	    .handler_arg = srv.api,
+	    .conn_max = (unsigned)o->conn_max,
+	    .conn_per_ip = (unsigned)o->conn_per_ip,
+	    .idle_timeout_s = (unsigned)o->idle_timeout,
+	    .header_timeout_s = (unsigned)o->header_timeout,
+	    .body_timeout_s = (unsigned)o->body_timeout,
+	    .trusted_proxy = o->trusted_proxy,
 	};
 	if (http_start(&hcfg, &http) != 0)
 		goto out;

@@ -8,21 +8,39 @@
  * has returned. */
 #include "http/http.h"
 
+#include "http/http_limits.h"
+
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
+
+enum {
+	HTTP_LOG_BURST = 20, /* log lines at once, then HTTP_LOG_PER_S a second */
+	HTTP_LOG_PER_S = 2,
+};
 
 struct http_server {
 	struct MHD_Daemon *daemon;
 	struct http_config cfg;
+	struct http_limits *limits;
 	int quiesced;
+	atomic_uint_fast64_t framing_errors;
+	/* The library's log lines (one per aborted connection, say) pass
+	 * through a token bucket, so that a flood cannot fill the disk. */
+	pthread_mutex_t log_lock;
+	double log_tokens;
+	int64_t log_last_ms;
+	unsigned long log_dropped;
 };
 
 struct http_body {
@@ -40,6 +58,10 @@ struct http_request {
 	size_t body_len;
 	int too_large;
 	int answered;
+	int head;
+	int have_addr;
+	char addr[HTTP_ADDR_TEXT];
+	struct http_conn *hconn;
 	struct MHD_Response *response;
 	unsigned status;
 	void *user_data;
@@ -104,6 +126,55 @@ const char *http_body_data(const struct http_request *req, size_t *len)
 {
 	*len = req->body_len;
 	return req->body ? req->body : "";
+}
+
+static uint32_t http_peer_be(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if (ci == NULL || ci->client_addr == NULL || ci->client_addr->sa_family != AF_INET)
+		return 0;
+	return ((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr.s_addr;
+}
+
+const char *http_client_addr(struct http_request *req)
+{
+	if (!req->have_addr) {
+		const char *xff =
+		    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Forwarded-For");
+		http_limits_client_addr(req->srv->limits, http_peer_be(req->conn), xff, req->addr);
+		req->have_addr = 1;
+	}
+	return req->addr;
+}
+
+int http_is_head(const struct http_request *req)
+{
+	return req->head;
+}
+
+void http_get_stats(const struct http_request *req, struct http_stats *out)
+{
+	struct http_limits_stats ls;
+
+	http_limits_get_stats(req->srv->limits, &ls);
+	out->refused_total = ls.refused_total;
+	out->refused_per_ip = ls.refused_per_ip;
+	out->header_timeouts = ls.header_timeouts;
+	out->body_timeouts = ls.body_timeouts;
+	out->connections = ls.connections;
+	out->framing_errors = atomic_load(&req->srv->framing_errors);
+}
+
+void http_config_defaults(struct http_config *cfg)
+{
+	cfg->conn_max = HTTP_CONNECTIONS_DEFAULT;
+	cfg->conn_per_ip = HTTP_PER_IP_DEFAULT;
+	cfg->idle_timeout_s = HTTP_IDLE_TIMEOUT_DEFAULT;
+	cfg->header_timeout_s = HTTP_HEADER_TIMEOUT_DEFAULT;
+	cfg->body_timeout_s = HTTP_BODY_TIMEOUT_DEFAULT;
+	cfg->trusted_proxy = NULL;
 }
 
 void *http_user_data(const struct http_request *req)
@@ -197,6 +268,61 @@ static enum MHD_Result http_queue(struct http_request *req)
 	return rc;
 }
 
+/* What the header scan found. */
+struct http_framing {
+	unsigned content_lengths;
+	unsigned transfer_encodings;
+	int control_byte;
+};
+
+static int http_has_control(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return 1;
+	}
+	return 0;
+}
+
+static enum MHD_Result http_scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        size_t key_size, const char *value, size_t value_size)
+{
+	struct http_framing *f = cls;
+	(void)kind;
+
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+		f->content_lengths++;
+	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
+		f->transfer_encodings++;
+	if (http_has_control(key, key_size) || (value && http_has_control(value, value_size)))
+		f->control_byte = 1;
+	return MHD_YES;
+}
+
+/* Framing that two parsers could read two ways is refused, so that a
+ * lenient proxy in front can never smuggle a second request in a body:
+ * more than one Content-Length, or Content-Length with
+ * Transfer-Encoding. Control bytes in a header are refused too. Returns
+ * the message of the 400, or NULL when the request is clean. libmicrohttpd
+ * has already cut each value at its first NUL (it stores C strings), so a
+ * NUL cannot be seen here; see the README's limits table. */
+static const char *http_framing_error(struct MHD_Connection *conn)
+{
+	struct http_framing f = {0};
+
+	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, http_scan_header, &f);
+	if (f.content_lengths > 1)
+		return "more than one Content-Length header";
+	if (f.content_lengths > 0 && f.transfer_encodings > 0)
+		return "both Content-Length and Transfer-Encoding";
+	if (f.transfer_encodings > 1)
+		return "more than one Transfer-Encoding header";
+	if (f.control_byte)
+		return "a control character in a request header";
+	return NULL;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
                                    const char *method, const char *version, const char *upload_data,
                                    size_t *upload_data_size, void **con_cls)
@@ -214,7 +340,23 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->srv = srv;
 		req->method = method;
 		req->path = url;
+		if (strcmp(method, MHD_HTTP_METHOD_HEAD) == 0) {
+			req->head = 1;
+			req->method = MHD_HTTP_METHOD_GET;
+		}
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+		req->hconn = ci ? ci->socket_context : NULL;
+		http_limits_body_started(req->hconn);
 		*con_cls = req;
+		const char *bad = http_framing_error(conn);
+		if (bad != NULL) {
+			/* Answered now, so the connection closes and whatever
+			 * follows is never read as a request. */
+			atomic_fetch_add(&srv->framing_errors, 1);
+			http_respond_error(req, 400, "INVALID_REQUEST", bad);
+			return http_queue(req);
+		}
 		const char *clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 		                                               MHD_HTTP_HEADER_CONTENT_LENGTH);
 		if (clen != NULL && strtoull(clen, NULL, 10) > HTTP_BODY_MAX) {
@@ -249,6 +391,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		req->body[req->body_len] = '\0';
 		return MHD_YES;
 	}
+	http_limits_busy(req->hconn);
 	if (req->too_large) {
 		http_respond_413(req);
 		return http_queue(req);
@@ -269,6 +412,7 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 
 	if (req == NULL)
 		return;
+	http_limits_idle(req->hconn);
 	if (req->user_free)
 		req->user_free(req->user_data);
 	if (req->response)
@@ -312,11 +456,94 @@ static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s)
 	return (size_t)(w - s);
 }
 
+static int64_t http_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void http_log(void *cls, const char *fmt, va_list ap)
 {
-	(void)cls;
+	struct http_server *srv = cls;
+	int64_t now = http_now_ms();
+	unsigned long dropped = 0;
+	int ok = 0;
+
+	pthread_mutex_lock(&srv->log_lock);
+	srv->log_tokens += (double)(now - srv->log_last_ms) * HTTP_LOG_PER_S / 1000.0;
+	if (srv->log_tokens > HTTP_LOG_BURST)
+		srv->log_tokens = HTTP_LOG_BURST;
+	srv->log_last_ms = now;
+	if (srv->log_tokens >= 1.0) {
+		srv->log_tokens -= 1.0;
+		dropped = srv->log_dropped;
+		srv->log_dropped = 0;
+		ok = 1;
+	} else {
+		srv->log_dropped++;
+	}
+	pthread_mutex_unlock(&srv->log_lock);
+	if (!ok)
+		return;
+	if (dropped > 0)
+		fprintf(stderr, "boxoffice: http: %lu similar lines not logged\n", dropped);
 	fputs("boxoffice: http: ", stderr);
 	vfprintf(stderr, fmt, ap);
+}
+
+static enum MHD_Result http_accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct http_server *srv = cls;
+
+	if (addr == NULL || addr->sa_family != AF_INET || addrlen < sizeof(struct sockaddr_in))
+		return MHD_NO; /* the listener is IPv4 only */
+	uint32_t ip = ((const struct sockaddr_in *)(const void *)addr)->sin_addr.s_addr;
+	return http_limits_accept(srv->limits, ip) ? MHD_YES : MHD_NO;
+}
+
+static void http_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe)
+{
+	struct http_server *srv = cls;
+
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+		*socket_context =
+		    http_limits_open(srv->limits, ci ? ci->connect_fd : -1, http_peer_be(conn));
+	} else if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		http_limits_close(srv->limits, *socket_context);
+		*socket_context = NULL;
+	}
+}
+
+/* Raises the soft descriptor limit to what conn_max needs, or lowers
+ * conn_max to what the hard limit allows (and says so). */
+static void http_fit_fd_limit(struct http_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->conn_max + HTTP_FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur =
+		    rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur < want) {
+		unsigned fit = rl.rlim_cur > 2 * HTTP_FD_RESERVE
+		                   ? (unsigned)(rl.rlim_cur - HTTP_FD_RESERVE)
+		                   : (unsigned)(rl.rlim_cur / 2);
+		fprintf(stderr,
+		        "boxoffice: the file limit (%llu) allows %u connections, not %u; "
+		        "serving %u\n",
+		        (unsigned long long)rl.rlim_cur, fit, cfg->conn_max, fit);
+		cfg->conn_max = fit;
+	}
 }
 
 int http_start(const struct http_config *cfg, struct http_server **out)
@@ -327,33 +554,59 @@ int http_start(const struct http_config *cfg, struct http_server **out)
 	if (srv == NULL)
 		return -1;
 	srv->cfg = *cfg;
+	if (srv->cfg.conn_max == 0)
+		srv->cfg.conn_max = HTTP_CONNECTIONS_DEFAULT;
+	http_fit_fd_limit(&srv->cfg);
+	pthread_mutex_init(&srv->log_lock, NULL);
+	srv->log_tokens = HTTP_LOG_BURST;
+	srv->log_last_ms = http_now_ms();
+	struct http_limits_config lcfg = {
+	    .conn_max = srv->cfg.conn_max,
+	    .conn_per_ip = cfg->conn_per_ip,
+	    .header_timeout_s = cfg->header_timeout_s,
+	    .body_timeout_s = cfg->body_timeout_s,
+	    .trusted_proxy = cfg->trusted_proxy,
+	};
+	if (http_limits_start(&lcfg, &srv->limits) != 0) {
+		pthread_mutex_destroy(&srv->log_lock);
+		free(srv);
+		return -1;
+	}
 	memset(&addr, 0, sizeof(addr));
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons(cfg->port);
 	if (inet_pton(AF_INET, cfg->host, &addr.sin_addr) != 1) {
 		fprintf(stderr, "boxoffice: listen address '%s' is not an IPv4 address\n",
 		        cfg->host);
-		free(srv);
-		return -1;
+		goto fail;
 	}
+	unsigned threads = cfg->threads > 0 ? cfg->threads : 1;
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	                 MHD_USE_ERROR_LOG | MHD_USE_TURBO;
+	/* The global limit is ours (http_limits_accept): libmicrohttpd
+	 * splits its own limit between the worker threads and, once a
+	 * worker reaches its share, stops accepting, so connections queue in
+	 * the backlog. Giving each worker the whole limit leaves refusing to
+	 * us, and we refuse at once. */
 	srv->daemon = MHD_start_daemon(
-	    flags, cfg->port, NULL, NULL, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER, http_log,
-	    NULL, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned)(cfg->threads > 0 ? cfg->threads : 1), MHD_OPTION_CONNECTION_LIMIT,
-	    (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-	    (unsigned)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    (size_t)HTTP_HEADER_MEMORY, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-	    (unsigned)HTTP_LISTEN_BACKLOG, MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL,
-	    MHD_OPTION_NOTIFY_COMPLETED, http_completed, NULL, MHD_OPTION_END);
+	    flags, cfg->port, http_accept_policy, srv, http_access, srv, MHD_OPTION_EXTERNAL_LOGGER,
+	    http_log, srv, MHD_OPTION_SOCK_ADDR, &addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_CONNECTION_LIMIT, srv->cfg.conn_max * threads, MHD_OPTION_CONNECTION_TIMEOUT,
+	    cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MEMORY,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)HTTP_LISTEN_BACKLOG,
+	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED,
+	    http_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, http_notify, srv, MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		fprintf(stderr, "boxoffice: cannot listen on %s:%u\n", cfg->host, cfg->port);
-		free(srv);
-		return -1;
+		goto fail;
 	}
 	*out = srv;
 	return 0;
+fail:
+	http_limits_stop(srv->limits);
+	pthread_mutex_destroy(&srv->log_lock);
+	free(srv);
+	return -1;
 }
 
 uint16_t http_port(const struct http_server *srv)
@@ -378,5 +631,7 @@ void http_stop(struct http_server *srv)
 	if (srv == NULL)
 		return;
 	MHD_stop_daemon(srv->daemon);
+	http_limits_stop(srv->limits);
+	pthread_mutex_destroy(&srv->log_lock);
 	free(srv);
 }

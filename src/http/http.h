@@ -18,9 +18,16 @@
 enum {
 	HTTP_BODY_MAX = 64 * 1024,      /* request body; 413 beyond */
 	HTTP_HEADER_MEMORY = 32 * 1024, /* per-connection header memory */
-	HTTP_CONNECTIONS_MAX = 4096,
-	HTTP_IDLE_TIMEOUT_S = 30, /* per-request/idle timeout */
 	HTTP_LISTEN_BACKLOG = 4096,
+	/* Defaults of the connection limits (options; see README). */
+	HTTP_CONNECTIONS_DEFAULT = 16384, /* in all; refused at once beyond */
+	HTTP_PER_IP_DEFAULT = 1024,       /* per client address */
+	HTTP_IDLE_TIMEOUT_DEFAULT = 30,   /* s without a byte, keep-alive or not */
+	HTTP_HEADER_TIMEOUT_DEFAULT = 10, /* s from a request's first byte to its headers' end */
+	HTTP_BODY_TIMEOUT_DEFAULT = 20,   /* s from the headers' end to the body's end */
+	HTTP_CONNECTIONS_MAX = 1000000,   /* what an option may ask for */
+	HTTP_TIMEOUT_MAX = 86400,
+	HTTP_FD_RESERVE = 256, /* descriptors kept for files, the database, logs */
 };
 
 struct http_server;
@@ -35,13 +42,20 @@ void http_body_unref(struct http_body *b);
 
 typedef void (*http_handler_fn)(void *arg, struct http_request *req);
 
+/* The limits are taken as given: 0 turns one off (conn_max: never 0). */
 struct http_config {
 	const char *host;
 	uint16_t port; /* 0: any free port */
 	unsigned threads;
 	http_handler_fn handler;
 	void *handler_arg;
+	unsigned conn_max, conn_per_ip;
+	unsigned idle_timeout_s, header_timeout_s, body_timeout_s;
+	const char *trusted_proxy; /* comma-separated IPv4 CIDRs or NULL */
 };
+
+/* The defaults above, for callers that set only what they change. */
+void http_config_defaults(struct http_config *cfg);
 
 int http_start(const struct http_config *cfg, struct http_server **out);
 uint16_t http_port(const struct http_server *srv);
@@ -55,6 +69,20 @@ const char *http_path(const struct http_request *req);
 const char *http_query(const struct http_request *req, const char *name);
 const char *http_header(const struct http_request *req, const char *name);
 const char *http_body_data(const struct http_request *req, size_t *len);
+/* The client's address as text (IPv4 or IPv6): the peer's, or the one
+ * X-Forwarded-For names when the peer is a trusted proxy. */
+const char *http_client_addr(struct http_request *req);
+/* 1 when the request was HEAD: http_method() says "GET" and the library
+ * sends the answer's headers without its body. */
+int http_is_head(const struct http_request *req);
+
+/* Counters of the connection limits, for /metrics. */
+struct http_stats {
+	uint64_t refused_total, refused_per_ip, header_timeouts, body_timeouts;
+	uint64_t framing_errors; /* 400s for ambiguous framing or control bytes */
+	uint64_t connections;    /* open now */
+};
+void http_get_stats(const struct http_request *req, struct http_stats *out);
 
 void *http_user_data(const struct http_request *req);
 /* Attaches handler state, freed with free_fn when the request ends. */
