@@ -66,6 +66,8 @@ suite_budget() {
 	pg-functions) s=300 ;;                               # [20 s]
 	multinode-*) s=900 ;;                                # [60-120 s]
 	ops-*) s=300 ;;                                      # [10-40 s]
+	hygiene-*) s=300 ;;                                  # [20 s]
+	flood-*) s=300 ;;                                    # [15 s]
 	*) s=600 ;;                                          # any other suite
 	esac
 	local scale=${BOXOFFICE_TIMEOUT_SCALE:-1}
@@ -162,6 +164,9 @@ for build in release:build asan:build-asan; do
 	tag=${build%%:*}
 	dir=${build#*:}
 	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "unit-$tag" tap "$dir/tests/unit_tests"
+	# Connection limits and framing live below the store: one backend.
+	BOXOFFICE_BIN="$ROOT/$dir/boxoffice" \
+		run_suite "hygiene-$tag" summary /usr/bin/python3 tests/http/test_hygiene.py
 	run_backend "$tag" "$dir" sqlite
 	if [ -n "$PGURL" ]; then
 		run_backend "$tag" "$dir" "$PGURL"
@@ -171,6 +176,10 @@ for build in release:build asan:build-asan; do
 	fi
 done
 run_suite "pg-functions" summary tests/pg/run_tests.sh
+# One address floods (slowloris, idle, endless uploads), another is served:
+# scaled here, full size in make bench.
+BOXOFFICE_BIN="$ROOT/build/boxoffice" \
+	run_suite "flood-release" summary /usr/bin/python3 tests/http/test_flood.py
 if [ -n "$PGURL" ]; then
 	# Fixed stored functions reach a database an earlier release migrated.
 	BOXOFFICE_BIN="$ROOT/build/boxoffice" BOXOFFICE_TEST_DB=$PGURL \
