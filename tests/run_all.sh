@@ -62,6 +62,7 @@ suite_budget() {
 	contention-*) s=300 ;;                               # [10-30 s]
 	crash-*) s=1200 ;;                                   # [60-200 s]
 	lazy-expiry-*) s=120 ;;                              # [5-10 s]
+	verify-fails-*) s=120 ;;                             # [2-10 s]
 	powerloss-*) s=150 ;;                                # [15-25 s]
 	pg-functions) s=300 ;;                               # [20 s]
 	multinode-*) s=900 ;;                                # [60-120 s]
@@ -143,6 +144,8 @@ run_backend() {
 	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
 	# expiry with the sweeper off (the test build, tests/boxoffice_testing)
 	run_suite "lazy-expiry-$name-$tag" summary /usr/bin/python3 tests/http/test_lazy_expiry.py
+	# each invariant of boxoffice verify broken through SQL: verify must say so
+	run_suite "verify-fails-$name-$tag" summary /usr/bin/python3 tests/verify/test_verify_fails.py
 	# kill -9 under load; on PostgreSQL also one database stop
 	BOXOFFICE_PG_DIR=$([ "$db" = sqlite ] || echo "$PGDIR") \
 		run_suite "crash-$name-$tag" summary /usr/bin/python3 tests/crash/test_crash.py
