@@ -48,7 +48,6 @@ import http.client
 import json
 import os
 import random
-import shlex
 import shutil
 import signal
 import subprocess
@@ -61,9 +60,11 @@ import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from harness import (ADMIN_TOKEN, BIN, REF_RE, SANITIZER_MARKS, Client, TestFailure, all_seats,  # noqa: E402
-                     free_port, natural, new_show, short, unique)
+from harness import REF_RE, Client, TestFailure, all_seats, natural, new_show, short, unique  # noqa: E402
+from servers import (ADMIN_TOKEN, BIN, PG_BIN, Cluster, error_code, free_port, info, log_tail,  # noqa: E402
+                     run_verify, sanitizer_report)
 
 SEED = int(os.environ["CRASH_SEED"]) if os.environ.get("CRASH_SEED", "").strip() else \
     int(time.time() * 1000) % 1000000000
@@ -71,7 +72,6 @@ CYCLES = int(os.environ.get("CRASH_CYCLES", "20"))
 USERS = int(os.environ.get("CRASH_USERS", "16"))
 TEST_DB = os.environ.get("BOXOFFICE_TEST_DB", "")
 PG_DIR = os.environ.get("BOXOFFICE_PG_DIR", "")
-PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 
 SHOWS = 3
 ROWS, PER_ROW = 5, 10          # 50 seats a show: enough contention for 16 users
@@ -95,11 +95,6 @@ CATEGORIES = (
     ("outage", "the node survives the database stop, answers 503 meanwhile, recovers"),
     ("infra", "the run itself (server starts, stops cleanly, no sanitizer report)"),
 )
-
-
-def info(line):
-    print("# " + line)
-    sys.stdout.flush()
 
 
 # --------------------------------------------------------------------------
@@ -128,12 +123,6 @@ def parse(raw):
         return json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
         return None
-
-
-def error_code(body):
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return body["error"].get("code")
-    return None
 
 
 LOST_ERRORS = (OSError, http.client.HTTPException)
@@ -217,100 +206,10 @@ class Node:
             return None
 
     def log_tail(self, lines=30):
-        try:
-            with open(self.log_path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return "(no log)"
-        return b"\n".join(data.splitlines()[-lines:]).decode("utf-8", "replace")
+        return log_tail(self.log_path, lines)
 
     def sanitizer_report(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        for mark in SANITIZER_MARKS:
-            i = data.find(mark)
-            if i >= 0:
-                return data[max(0, i - 200):i + 2000].decode("utf-8", "replace")
-        return None
-
-
-def run_verify(db):
-    """(exit code, output) of `boxoffice verify`."""
-    try:
-        p = subprocess.run([BIN, "verify", "--db", db], stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=90)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return -1, "could not run verify: %s" % e
-    return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace").strip()
-
-
-# --------------------------------------------------------------------------
-# the PostgreSQL cluster of BOXOFFICE_PG_DIR
-
-class Cluster:
-    def __init__(self, directory):
-        self.dir = os.path.abspath(directory)
-        self.data = os.path.join(self.dir, "data")
-        self.options = None
-
-    def _pg_ctl(self, args, timeout=90):
-        cmd = [os.path.join(PG_BIN, "pg_ctl"), "-D", self.data] + args
-        if os.geteuid() == 0:
-            cmd = ["runuser", "-u", "postgres", "--"] + cmd
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout)
-        return p.returncode, p.stdout.decode("utf-8", "replace").strip()
-
-    def running(self):
-        return self._pg_ctl(["status"], timeout=30)[0] == 0
-
-    def read_options(self):
-        """The options the cluster runs with (postmaster.opts), as one -o string."""
-        words = []
-        try:
-            with open(os.path.join(self.data, "postmaster.opts")) as f:
-                words = shlex.split(f.read().strip())[1:]  # [0] is the postgres binary
-        except (OSError, ValueError):
-            pass
-        opts, i = [], 0
-        while i < len(words):
-            if words[i] == "-D":
-                i += 2
-                continue
-            opts.append(words[i])
-            i += 1
-        if "-p" not in opts:
-            port = urllib.parse.urlsplit(TEST_DB).port
-            opts = ["-c", "listen_addresses=127.0.0.1", "-p", str(port), "-k", self.dir,
-                    "-c", "fsync=on", "-c", "max_connections=200"]
-        self.options = " ".join(shlex.quote(w) for w in opts)
-        return self.options
-
-    def stop_immediate(self):
-        rc, out = self._pg_ctl(["-w", "-t", "30", "-m", "immediate", "stop"])
-        if rc != 0:
-            raise TestFailure("pg_ctl -m immediate stop failed (%d): %s" % (rc, out))
-
-    def start(self):
-        if self.options is None:
-            self.read_options()
-        rc, out = self._pg_ctl(["-l", os.path.join(self.dir, "server.log"), "-w", "-t", "60",
-                                "-o", self.options, "start"])
-        if rc != 0:
-            raise TestFailure("pg_ctl start failed (%d): %s" % (rc, out))
-
-    def ensure_running(self):
-        """Starts the cluster when it is down; returns a problem or None."""
-        try:
-            if self.running():
-                return None
-            self.start()
-            return None if self.running() else "PostgreSQL did not come back"
-        except Exception as e:  # reported by the caller
-            return "%s: %s" % (type(e).__name__, e)
+        return sanitizer_report(self.log_path, after=2000)
 
 
 # --------------------------------------------------------------------------
@@ -922,7 +821,7 @@ class Run:
 
         def disrupt():
             time.sleep(delay)
-            cl.stop_immediate()
+            cl.stop("immediate")
 
         try:
             self.load(disrupt)
@@ -1071,9 +970,8 @@ def main():
     if TEST_DB.startswith("postgres"):
         cluster = None
         if PG_DIR:
-            if os.path.isfile(os.path.join(PG_DIR, "data", "PG_VERSION")) and \
-                    os.access(os.path.join(PG_BIN, "pg_ctl"), os.X_OK):
-                cluster = Cluster(PG_DIR)
+            if Cluster.exists(PG_DIR):
+                cluster = Cluster(PG_DIR, TEST_DB)
                 _cluster_for_exit.append(cluster)
             else:
                 results.append((False, "postgres: BOXOFFICE_PG_DIR=%s holds no cluster or %s/pg_ctl is missing"

@@ -1,16 +1,20 @@
 """harness.py - black-box HTTP test harness for boxoffice (standard library only).
 
-Starts real servers (one temporary directory and SQLite database each), talks
-to them over keep-alive HTTP/1.1, offers admin helpers that give every test
-its own screen, movie and show, and runs a table of tests that prints
-`ok - name` / `FAIL - name: reason` and a final `N passed, M failed` line.
+Talks to real servers (tests/lib/servers.py starts them: one temporary
+directory and database each) over keep-alive HTTP/1.1, offers admin helpers
+that give every test its own screen, movie and show, and runs a table of
+tests that prints `ok - name` / `FAIL - name: reason` and a final
+`N passed, M failed` line.
 
-Environment:
-  BOXOFFICE_BIN            server binary (default /work/main/build/boxoffice)
-  BOXOFFICE_START_TIMEOUT  seconds to wait for GET /healthz (default 10)
+The servers run on the real clock, on PostgreSQL as on SQLite: a served
+boxoffice has no test clock (only the store's configuration takes one, and
+the contract and model suites drive it through store.h), so the tests of
+expiry here use short TTLs and wait for them.
+
+Environment: see tests/lib/servers.py (BOXOFFICE_BIN, BOXOFFICE_TEST_DB,
+BOXOFFICE_START_TIMEOUT).
 """
 
-import atexit
 import calendar
 import datetime
 import http.client
@@ -20,49 +24,22 @@ import os
 import resource
 import re
 import secrets
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 import traceback
 
-BIN = os.environ.get("BOXOFFICE_BIN", os.path.join(
-    os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "boxoffice"))
-# A PostgreSQL URL runs every server on that shared database instead of a
-# private SQLite file; the tests make their own shows and users either way.
-TEST_DB = os.environ.get("BOXOFFICE_TEST_DB", "")
-ON_POSTGRES = TEST_DB.startswith("postgres")
-START_TIMEOUT = float(os.environ.get("BOXOFFICE_START_TIMEOUT", "10"))
-STOP_TIMEOUT = 5.0
+sys.dont_write_bytecode = True  # keep the source tree clean
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+
+# Re-exported: the suites import the server side through the harness too.
+import servers  # noqa: E402
+from servers import (ADMIN_TOKEN, BIN, ON_POSTGRES, SANITIZER_MARKS, START_TIMEOUT, STOP_TIMEOUT,  # noqa: E402,F401
+                     TEST_DB, ServerStartError, error_code, free_port, info)
+
 REQUEST_TIMEOUT = 30.0
-ADMIN_TOKEN = "test-admin-" + secrets.token_hex(8)
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 REF_RE = re.compile(r"^BX-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{8}$")
-SANITIZER_MARKS = (b"ERROR: AddressSanitizer", b"ERROR: LeakSanitizer",
-                   b"runtime error:", b"WARNING: ThreadSanitizer")
-
-_live_servers = set()
-
-
-def _stop_all_servers():
-    for srv in list(_live_servers):
-        srv.stop()
-
-
-atexit.register(_stop_all_servers)
-
-
-def _exit_on_sigterm(signum, frame):
-    sys.exit(128 + signum)  # runs atexit: servers stopped, directories removed
-
-
-if threading.current_thread() is threading.main_thread():
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
 
 
 # --------------------------------------------------------------------------
@@ -278,6 +255,13 @@ def expect_error_one_of(resp, choices, what):
 # --------------------------------------------------------------------------
 # servers
 
+class Server(servers.Server):
+    """A servers.Server whose client() is a harness Client."""
+
+    def client(self, **kw):
+        return Client(self.port, **kw)
+
+
 def raw_post(conn, path, body):
     """One POST on a plain http.client connection, without the Client's
     checks or retries (for many concurrent clients): returns (status,
@@ -304,170 +288,6 @@ def raise_nofile_limit():
         except (ValueError, OSError):
             pass
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerStartError(Exception):
-    pass
-
-
-class Server:
-    """One boxoffice process with its own temporary directory and database.
-
-    Use as a context manager or call start()/stop(); anything still running
-    at interpreter exit is stopped and its directory removed (atexit)."""
-
-    def __init__(self, args=(), admin_token=ADMIN_TOKEN, name="server"):
-        self.args = list(args)
-        self.admin_token = admin_token
-        self.name = name
-        self.proc = None
-        self.tmp = None
-        self.port = None
-        self.log_file = None
-        self.log_path = None
-        self.exit_code = None
-        self.sanitizer_report = None
-        self.verify_report = None  # "" when `boxoffice verify` passed
-
-    def __enter__(self):
-        self.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop()
-        return False
-
-    @property
-    def db_path(self):
-        return os.path.join(self.tmp, "boxoffice.db")
-
-    def command(self):
-        db = TEST_DB if ON_POSTGRES else "sqlite:" + self.db_path
-        cmd = [BIN, "serve", "--db", db,
-               "--listen", "127.0.0.1:%d" % self.port, "--log-level", "warn"]
-        if self.admin_token is not None:
-            cmd += ["--admin-token", self.admin_token]
-        return cmd + self.args
-
-    def start(self):
-        if not os.access(BIN, os.X_OK):
-            raise ServerStartError("server binary %s not found or not executable" % BIN)
-        last_error = None
-        for _ in range(3):  # a port grabbed by someone else between probe and bind
-            self.tmp = tempfile.mkdtemp(prefix="boxoffice-http-")
-            self.port = free_port()
-            self.log_path = os.path.join(self.tmp, "server.log")
-            self.log_file = open(self.log_path, "wb")
-            _live_servers.add(self)
-            try:
-                self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
-                                             stdout=self.log_file, stderr=subprocess.STDOUT,
-                                             cwd=self.tmp, start_new_session=True)
-            except OSError as e:
-                self.stop()
-                raise ServerStartError("cannot run %s: %s" % (BIN, e))
-            err = self._wait_ready()
-            if err is None:
-                return self
-            last_error = "%s\n--- server log tail (%s) ---\n%s" % (err, " ".join(self.command()), self.log_tail())
-            exited = self.proc.poll() is not None
-            self.stop()
-            if not exited:
-                break
-        raise ServerStartError("%s failed to start: %s" % (self.name, last_error))
-
-    def _wait_ready(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            code = self.proc.poll()
-            if code is not None:
-                return "server exited with code %d before answering /healthz" % code
-            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=2)
-            try:
-                conn.request("GET", "/healthz")
-                resp = conn.getresponse()
-                resp.read()
-                if resp.status == 200:
-                    return None
-            except (OSError, http.client.HTTPException):
-                pass
-            finally:
-                conn.close()
-            time.sleep(0.05)
-        return "GET /healthz did not answer 200 within %.0f s" % START_TIMEOUT
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def log_tail(self, lines=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                data = f.read()
-        except (OSError, TypeError):
-            return "(no log)"
-        return b"\n".join(data.splitlines()[-lines:]).decode("utf-8", "replace")
-
-    def _scan_log(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                data = f.read()
-        except (OSError, TypeError):
-            return None
-        for mark in SANITIZER_MARKS:
-            i = data.find(mark)
-            if i >= 0:
-                return data[max(0, i - 200):i + 3000].decode("utf-8", "replace")
-        return None
-
-    def _verify(self):
-        """Runs `boxoffice verify` on the server's database once it stopped;
-        returns "" when every invariant holds, else its report."""
-        db = TEST_DB if ON_POSTGRES else "sqlite:" + self.db_path
-        try:
-            out = subprocess.run([BIN, "verify", "--db", db], stdin=subprocess.DEVNULL,
-                                 capture_output=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            return "could not run verify: %s" % e
-        if out.returncode == 0:
-            return ""
-        return (out.stdout + out.stderr).decode("utf-8", "replace")
-
-    def stop(self):
-        """SIGTERM, SIGKILL after 5 s, then `boxoffice verify` on its database, then
-        remove the directory. Records the exit code (None when it had to be
-        killed), any sanitizer report and the verify report."""
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                try:
-                    self.proc.send_signal(signal.SIGTERM)
-                    self.exit_code = self.proc.wait(timeout=STOP_TIMEOUT)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-                    self.exit_code = None
-            else:
-                self.exit_code = self.proc.returncode
-            self.proc = None
-        if self.log_file is not None:
-            self.log_file.close()
-            self.log_file = None
-            if self.sanitizer_report is None:
-                self.sanitizer_report = self._scan_log()
-        if self.tmp is not None and self.verify_report is None:
-            self.verify_report = self._verify()
-        if self.tmp is not None:
-            shutil.rmtree(self.tmp, ignore_errors=True)
-            self.tmp = None
-        _live_servers.discard(self)
-
-    def client(self, **kw):
-        return Client(self.port, **kw)
 
 
 # --------------------------------------------------------------------------

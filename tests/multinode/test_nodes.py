@@ -38,8 +38,6 @@ import contextlib
 import http.client
 import os
 import re
-import shlex
-import subprocess
 import sys
 import threading
 import time
@@ -47,12 +45,13 @@ import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
 import harness  # noqa: E402
+from servers import PG_BIN, Cluster, error_code, info  # noqa: E402
 from harness import (raw_post, raise_nofile_limit, REF_RE, Server, ServerStartError, TestFailure, all_seats, check, eq, expect,  # noqa: E402
                      expect_error, natural, new_show, run, seat_key, short, unique_user)
 
-PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 PG_DIR = os.environ.get("BOXOFFICE_PG_DIR", "")
 TEST_DB = os.environ.get("BOXOFFICE_TEST_DB", "")
 
@@ -65,85 +64,6 @@ RECOVERY_S = 10.0           # ready and booking again after a restart
 LOAD_THREADS = 20
 OUTAGE_GRACE_S = 0.5        # a request sent this long after the stop must not succeed
 SPECS = {}                  # every test starts its own nodes
-
-def info(line):
-    """Diagnostics printed as '# ...' lines (never counted)."""
-    print("# " + line)
-    sys.stdout.flush()
-
-
-# --------------------------------------------------------------------------
-# the PostgreSQL cluster
-
-class Cluster:
-    """The cluster of BOXOFFICE_PG_DIR: stop it, start it again with the
-    options it was started with (DIR/data/postmaster.opts)."""
-
-    def __init__(self, directory):
-        self.dir = os.path.abspath(directory)
-        self.data = os.path.join(self.dir, "data")
-        self.options = None
-
-    def _as_pg(self, args):
-        if os.geteuid() == 0:
-            return ["runuser", "-u", "postgres", "--"] + args
-        return args
-
-    def _pg_ctl(self, args, timeout=60):
-        cmd = self._as_pg([os.path.join(PG_BIN, "pg_ctl"), "-D", self.data] + args)
-        p = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           timeout=timeout)
-        return p.returncode, p.stdout.decode("utf-8", "replace").strip()
-
-    def running(self):
-        return self._pg_ctl(["status"])[0] == 0
-
-    def read_options(self):
-        """The server options of the running cluster, as one -o string."""
-        try:
-            with open(os.path.join(self.data, "postmaster.opts")) as f:
-                words = shlex.split(f.read().strip())
-        except OSError:
-            words = []
-        opts = []
-        i = 1  # words[0] is the postgres binary
-        while i < len(words):
-            if words[i] == "-D":
-                i += 2
-                continue
-            opts.append(words[i])
-            i += 1
-        if not any(w == "-p" for w in opts):
-            port = urllib.parse.urlsplit(TEST_DB).port
-            opts = ["-c", "listen_addresses=127.0.0.1", "-p", str(port), "-k", self.dir,
-                    "-c", "fsync=on", "-c", "max_connections=200"]
-        self.options = " ".join(shlex.quote(w) for w in opts)
-        return self.options
-
-    def stop(self, mode):
-        if self.options is None:
-            self.read_options()
-        rc, out = self._pg_ctl(["-w", "-t", "30", "-m", mode, "stop"])
-        check(rc == 0, "pg_ctl -m %s stop failed (%d): %s" % (mode, rc, out))
-        check(not self.running(), "PostgreSQL still running after pg_ctl -m %s stop" % mode)
-
-    def start(self):
-        if self.options is None:
-            self.read_options()
-        rc, out = self._pg_ctl(["-l", os.path.join(self.dir, "server.log"), "-w", "-t", "60",
-                                "-o", self.options, "start"], timeout=90)
-        check(rc == 0, "pg_ctl start failed (%d): %s" % (rc, out))
-
-    def ensure_running(self):
-        """Starts the cluster when it is down; returns a problem or None."""
-        try:
-            if self.running():
-                return None
-            self.start()
-            return None if self.running() else "PostgreSQL did not come back"
-        except Exception as e:  # reported by the caller
-            return "%s: %s" % (type(e).__name__, e)
-
 
 CLUSTER = None
 
@@ -173,7 +93,7 @@ def check_environment():
             problems.append("BOXOFFICE_TEST_DB (%s) is not the cluster of BOXOFFICE_PG_DIR (%s)" % (TEST_DB, dir_url))
     except OSError:
         pass  # no url file: trust the caller
-    if not problems and not Cluster(PG_DIR).running():
+    if not problems and not Cluster(PG_DIR, TEST_DB).running():
         problems.append("the cluster in %s is not running (start it with tests/pg/pg_cluster.sh start DIR)" % PG_DIR)
     if not harness.ON_POSTGRES:
         problems.append("harness did not pick up BOXOFFICE_TEST_DB")
@@ -288,12 +208,6 @@ def user_bookings(c, user, what):
 
 # --------------------------------------------------------------------------
 # raw concurrent clients (no retries: every answer is recorded as it came)
-
-def error_code(body):
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return body["error"].get("code")
-    return None
-
 
 def run_threads(n, work, join_timeout):
     results = [None] * n
@@ -516,6 +430,9 @@ def test_sweeper_exactly_once(env):
             m = seat_map(c, sid, "seat map on %s right after the holds" % name)
             check(m["heldSeats"] > 0, "%s shows no held seat right after the holds (TTL 1 s): %s"
                   % (name, short(m["seats"]["held"])))
+        # Real time, not the test clock: what is tested is the sweeper
+        # threads of two running servers, and a served boxoffice has no
+        # test clock (only the store's configuration takes one).
         time.sleep(3.0)
         deadline = time.monotonic() + 4.0
         while True:
@@ -809,7 +726,7 @@ def main():
             print("FAIL - environment: %s" % p)
         print("0 passed, %d failed" % len(problems))
         sys.exit(1)
-    CLUSTER = Cluster(PG_DIR)
+    CLUSTER = Cluster(PG_DIR, TEST_DB)
     CLUSTER.read_options()
     atexit.register(_restore_cluster_at_exit)
     only = os.environ.get("BOXOFFICE_TEST_ONLY", "")  # a substring of test names, for development
