@@ -3,11 +3,13 @@
 #
 # Starts a throwaway cluster (pg_cluster.sh) in a temporary directory,
 # applies sql/postgres/*.sql in order the way the server does (each file in
-# one transaction, recorded in schema_migrations), runs test_functions.sql,
+# one transaction, recorded in schema_migrations), runs the pgTAP tests of
+# test_functions.sql with pg_prove (every assertion counts as one test),
 # then the tests that need several sessions at once: races for a seat,
 # racing sweepers, LISTEN/NOTIFY, and a mixed load that must never
-# deadlock. Prints "PASS name" / "FAIL name: why" per test and finally
-# "N passed, M failed"; exits 1 when anything failed.
+# deadlock. Prints "PASS name" / "FAIL name: why" per test of its own, the
+# TAP of pg_prove, and finally "N passed, M failed"; exits 1 when anything
+# failed. Needs postgresql-15-pgtap and pg_prove (scripts/deps.sh test).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -96,23 +98,32 @@ else
 	fail "a failing migration text rolls back as a whole"
 fi
 
-# --- single-session assertions ----------------------------------------------
-if out=$(q -f "$HERE/test_functions.sql" 2>&1); then
-	while IFS= read -r line; do
-		case $line in
-		PASS\ *) pass "${line#PASS }" ;;
-		FAIL\ *) fail "${line#FAIL }" ;;
-		esac
-	done <<<"$out"
-else
-	fail "test_functions.sql runs" "$out"
+# --- single-session assertions: pgTAP ---------------------------------------
+# Each assertion of a test function is one indented TAP line; a test that
+# died (raised) shows as a "Test died" diagnostic instead.
+if ! command -v pg_prove >/dev/null; then
+	fail "pg_prove is installed (libtap-parser-sourcehandler-pgtap-perl)"
 	finish
+fi
+pg_prove --verbose --dbname "$URL" "$HERE/test_functions.sql" >"$WORK/pg_prove.out" 2>&1
+prove_rc=$?
+cat "$WORK/pg_prove.out"
+tap_ok=$(grep -cE '^[[:space:]]+ok [0-9]+' "$WORK/pg_prove.out")
+tap_fail=$(grep -cE '^[[:space:]]+not ok [0-9]+' "$WORK/pg_prove.out")
+tap_died=$(grep -cE '^[[:space:]]+# Test died' "$WORK/pg_prove.out")
+passed=$((passed + tap_ok))
+failed=$((failed + tap_fail + tap_died))
+if [ "$prove_rc" -ne 0 ] && [ $((tap_fail + tap_died)) -eq 0 ]; then
+	fail "pg_prove test_functions.sql" "exit code $prove_rc without a failed assertion, see above"
+elif [ "$tap_ok" -eq 0 ]; then
+	fail "pg_prove test_functions.sql ran assertions"
 fi
 
 # --- several sessions at once ------------------------------------------------
 
 # Holds an exclusive advisory lock for $1 seconds; racers wait on it with
-# gate_wait so that they all start at the same moment.
+# gate_wait so that they all start at the same moment. (pg_sleep here only
+# keeps the gate shut; no test waits for the clock.)
 gate_open() {
 	psql "$URL" -X -q -At -c "SELECT pg_advisory_lock($GATE_KEY)" -c "SELECT pg_sleep($1)" >/dev/null &
 	GATE_PID=$!
@@ -229,7 +240,8 @@ fi
 # LISTEN/NOTIFY: publishing each write's changes with bo_notify() after
 # it (as the server does) gives one notification per changing write, in
 # order for one client; refusals have no changes; big changes come in
-# chunks under the payload limit.
+# chunks under the payload limit. (pg_sleep keeps the listening session
+# open while the writes happen.)
 SHOW=$(q -c "SELECT t.show(5, 10)")
 BIG=$(q -c "SELECT t.show(3, 100)")
 psql "$URL" -X -q -c "LISTEN boxoffice_seats" -c "SELECT pg_sleep(2.5)" >"$WORK/listen.out" 2>&1 &
@@ -266,7 +278,11 @@ fi
 
 # Mixed load on a small show with short holds: holds, confirms, releases,
 # cancels and sweeps from 8 clients must never error (no deadlock, no
-# constraint violation) and leave every invariant true.
+# constraint violation) and leave every invariant true. Real time on
+# purpose, not the test clock: holds of 300 ms must expire while the
+# sessions race, between other sessions' statements, so that takeovers of
+# expired seats and the sweeper meet live writes; a clock that each session
+# sets for itself cannot make that happen.
 SHOW=$(q -c "SELECT t.show(2, 6)")
 cat >"$WORK/hold.pgb" <<EOF
 \set u random(1, 8)
