@@ -39,7 +39,7 @@ TESTING_BIN = os.environ.get("BOXOFFICE_TESTING_BIN") or os.path.join(
     os.path.dirname(os.path.abspath(harness.BIN)), "tests", "boxoffice_testing")
 # Every server of this suite is the test build with its sweeper off (the
 # build's own verify runs on its database when it stops).
-harness.BIN = TESTING_BIN
+harness.BIN = harness.servers.BIN = TESTING_BIN  # servers.py starts them
 os.environ["BOXOFFICE_TEST_NO_SWEEPER"] = "1"
 
 TTL_S = 1                 # --hold-ttl: the shortest the server accepts

@@ -52,9 +52,10 @@ import time
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from harness import (ADMIN_TOKEN, BIN, SANITIZER_MARKS, Client, TestFailure, check, free_port,  # noqa: E402
-                     new_show, seat_key, seat_label, short)
+from harness import Client, TestFailure, check, new_show, seat_key, seat_label, short  # noqa: E402
+from servers import ADMIN_TOKEN, BIN, free_port, info, log_tail, sanitizer_report  # noqa: E402
 
 TESTING_BIN = os.environ.get("BOXOFFICE_TESTING_BIN") or os.path.join(
     os.path.dirname(os.path.abspath(BIN)), "tests", "boxoffice_testing")
@@ -74,11 +75,6 @@ REQUEST_TIMEOUT = 10.0
 CUT_TIMEOUT = 10.0             # the process must be gone this soon after SIGUSR2
 CUT_LINE = re.compile(rb"crashvfs: power cut \(mode (\w+), seed (\d+)\): (\d+) files, (\d+) vanished, "
                       rb"(\d+) unsynced sectors: (\d+) kept, (\d+) lost, (\d+) torn, (\d+) garbage")
-
-
-def info(line):
-    print("# " + line)
-    sys.stdout.flush()
 
 
 class Booking:
@@ -180,24 +176,10 @@ class Node:
         self.proc = None
 
     def log_tail(self, lines=30):
-        try:
-            with open(self.log_path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return "(no log)"
-        return b"\n".join(data.splitlines()[-lines:]).decode("utf-8", "replace")
+        return log_tail(self.log_path, lines)
 
     def sanitizer_report(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                data = f.read()
-        except OSError:
-            return None
-        for mark in SANITIZER_MARKS:
-            i = data.find(mark)
-            if i >= 0:
-                return data[max(0, i - 200):i + 2000].decode("utf-8", "replace")
-        return None
+        return sanitizer_report(self.log_path, after=2000)
 
 
 def post(conn, path, body):
