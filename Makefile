@@ -2,6 +2,7 @@
 #   make        build build/boxoffice (release)
 #   make run    install what is missing, build, serve the demo on 127.0.0.1:8080
 #   make test   install what tests need, build (release, ASan+UBSan, TSan), run every suite
+#   make fuzz   every libFuzzer target for FUZZ_SECONDS each (default 300)
 #   make bench  wrk benchmarks, results in BENCHMARKS.md format
 #   make soak   the model-based random test for SOAK_SECONDS (default 600);
 #               BOXOFFICE_TEST_DB=postgres://... runs it on PostgreSQL
@@ -34,7 +35,16 @@ test:
 	@cmake --build build-asan -j$(JOBS)
 	@cmake --preset tsan >/dev/null
 	@cmake --build build-tsan -j$(JOBS) --target boxoffice contract_tests model_tests
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
 	@tests/run_all.sh
+
+FUZZ_SECONDS ?= 300
+fuzz:
+	@scripts/deps.sh test
+	@cmake --preset fuzz >/dev/null
+	@cmake --build build-fuzz -j$(JOBS)
+	@FUZZ_RUNS=0 FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
 bench:
 	@scripts/deps.sh bench
@@ -75,4 +85,4 @@ format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')
 
 clean:
-	rm -rf build build-asan build-debug build-tsan
+	rm -rf build build-asan build-debug build-tsan build-fuzz

@@ -69,6 +69,7 @@ suite_budget() {
 	ops-*) s=300 ;;                                      # [10-40 s]
 	hygiene-*) s=300 ;;                                  # [20 s]
 	flood-*) s=300 ;;                                    # [15 s]
+	fuzz) s=600 ;;                                       # [30-90 s]
 	*) s=600 ;;                                          # any other suite
 	esac
 	local scale=${BOXOFFICE_TIMEOUT_SCALE:-1}
@@ -179,6 +180,8 @@ for build in release:build asan:build-asan; do
 	fi
 done
 run_suite "pg-functions" summary tests/pg/run_tests.sh
+# Every libFuzzer target: its regression inputs, then 100,000 executions.
+run_suite "fuzz" summary tests/fuzz/run.sh
 # One address floods (slowloris, idle, endless uploads), another is served:
 # scaled here, full size in make bench.
 BOXOFFICE_BIN="$ROOT/build/boxoffice" \

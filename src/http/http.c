@@ -9,6 +9,7 @@
 #include "http/http.h"
 
 #include "http/http_limits.h"
+#include "http/http_parse.h"
 
 #include <arpa/inet.h>
 #include <microhttpd.h>
@@ -268,59 +269,24 @@ static enum MHD_Result http_queue(struct http_request *req)
 	return rc;
 }
 
-/* What the header scan found. */
-struct http_framing {
-	unsigned content_lengths;
-	unsigned transfer_encodings;
-	int control_byte;
-};
-
-static int http_has_control(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if ((c < 0x20 && c != '\t') || c == 0x7f)
-			return 1;
-	}
-	return 0;
-}
-
 static enum MHD_Result http_scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                         size_t key_size, const char *value, size_t value_size)
 {
-	struct http_framing *f = cls;
 	(void)kind;
-
-	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
-		f->content_lengths++;
-	else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0)
-		f->transfer_encodings++;
-	if (http_has_control(key, key_size) || (value && http_has_control(value, value_size)))
-		f->control_byte = 1;
+	http_framing_add(cls, key, key_size, value, value_size);
 	return MHD_YES;
 }
 
-/* Framing that two parsers could read two ways is refused, so that a
- * lenient proxy in front can never smuggle a second request in a body:
- * more than one Content-Length, or Content-Length with
- * Transfer-Encoding. Control bytes in a header are refused too. Returns
- * the message of the 400, or NULL when the request is clean. libmicrohttpd
- * has already cut each value at its first NUL (it stores C strings), so a
- * NUL cannot be seen here; see the README's limits table. */
+/* The 400's message when the headers are ambiguous or hold a control
+ * byte (http_framing_verdict()), else NULL. libmicrohttpd has already cut
+ * each value at its first NUL (it stores C strings), so a NUL cannot be
+ * seen here; see the README's limits table. */
 static const char *http_framing_error(struct MHD_Connection *conn)
 {
 	struct http_framing f = {0};
 
 	MHD_get_connection_values_n(conn, MHD_HEADER_KIND, http_scan_header, &f);
-	if (f.content_lengths > 1)
-		return "more than one Content-Length header";
-	if (f.content_lengths > 0 && f.transfer_encodings > 0)
-		return "both Content-Length and Transfer-Encoding";
-	if (f.transfer_encodings > 1)
-		return "more than one Transfer-Encoding header";
-	if (f.control_byte)
-		return "a control character in a request header";
-	return NULL;
+	return http_framing_verdict(&f);
 }
 
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
@@ -422,38 +388,11 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cl
 	*con_cls = NULL;
 }
 
-static int http_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Percent-decoding of paths and query values, in place. "%00" stays as it
- * is: a NUL would silently cut a C string short ("81%00x" read as "81"),
- * while the literal text fails validation with a clear 400. */
 static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s)
 {
-	char *w = s;
 	(void)cls;
 	(void)conn;
-
-	for (const char *r = s; *r; r++) {
-		int hi, lo;
-		if (*r == '%' && (hi = http_hex(r[1])) >= 0 && (lo = http_hex(r[2])) >= 0 &&
-		    (hi | lo) != 0) {
-			*w++ = (char)(hi * 16 + lo);
-			r += 2;
-		} else {
-			*w++ = *r;
-		}
-	}
-	*w = '\0';
-	return (size_t)(w - s);
+	return http_parse_unescape(s);
 }
 
 static int64_t http_now_ms(void)
