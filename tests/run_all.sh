@@ -70,6 +70,8 @@ suite_budget() {
 	hygiene-*) s=300 ;;                                  # [20 s]
 	flood-*) s=300 ;;                                    # [15 s]
 	fuzz) s=600 ;;                                       # [30-90 s]
+	spec-lint) s=120 ;;                                  # [2 s]
+	web-*) s=120 ;;                                      # [2-5 s]
 	*) s=600 ;;                                          # any other suite
 	esac
 	local scale=${BOXOFFICE_TIMEOUT_SCALE:-1}
@@ -147,6 +149,7 @@ run_backend() {
 	run_suite "lazy-expiry-$name-$tag" summary /usr/bin/python3 tests/http/test_lazy_expiry.py
 	# each invariant of boxoffice verify broken through SQL: verify must say so
 	run_suite "verify-fails-$name-$tag" summary /usr/bin/python3 tests/verify/test_verify_fails.py
+	run_suite "web-$name-$tag" summary /usr/bin/python3 tests/spec/test_spec.py
 	# kill -9 under load; on PostgreSQL also one database stop
 	BOXOFFICE_PG_DIR=$([ "$db" = sqlite ] || echo "$PGDIR") \
 		run_suite "crash-$name-$tag" summary /usr/bin/python3 tests/crash/test_crash.py
@@ -164,6 +167,7 @@ if ! PGURL=$(tests/pg/pg_cluster.sh start "$PGDIR"); then
 	PGURL=
 fi
 
+run_suite "spec-lint" summary tests/spec/lint.sh
 for build in release:build asan:build-asan; do
 	tag=${build%%:*}
 	dir=${build#*:}

@@ -608,6 +608,11 @@ static const struct api_route api_routes[] = {
     {"POST", "/api/admin/movies", api_admin_movies},
     {"POST", "/api/admin/shows", api_admin_shows},
     {"POST", "/api/admin/shows/{id}/cancel", api_admin_show_cancel},
+    {"GET", "/", api_web_file},
+    {"GET", "/web/{id}", api_web_file},
+    {"GET", "/openapi.json", api_web_file},
+    {"GET", "/docs", api_web_file},
+    {"GET", "/docs/{id}", api_web_file},
 };
 
 enum { API_SEGMENT_MAX = 64 };

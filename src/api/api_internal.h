@@ -98,6 +98,8 @@ void api_admin_screens(struct api *api, struct http_request *req, const char *se
 void api_admin_movies(struct api *api, struct http_request *req, const char *seg);
 void api_admin_shows(struct api *api, struct http_request *req, const char *seg);
 void api_admin_show_cancel(struct api *api, struct http_request *req, const char *seg);
+/* The embedded page, spec and docs files (api_web.c), found by path. */
+void api_web_file(struct api *api, struct http_request *req, const char *seg);
 
 struct seatmap_cache *seatmap_cache_new(void);
 void seatmap_cache_free(struct seatmap_cache *c);
