@@ -447,6 +447,35 @@ static int main_seed_if_empty(const struct options *o, struct store *st)
 	return 0;
 }
 
+/* Says what the storage's durability rests on, and loudly when a setting
+ * lets an acknowledged booking be lost (the server still serves: the
+ * operator may have chosen it, e.g. for a throwaway database). */
+static void main_check_durability(struct store *st)
+{
+	struct store_durability d;
+	char line[512];
+	size_t used = 0;
+
+	if (store_durability(st, &d) != 0) {
+		main_log(LOG_WARN, "cannot read the storage's durability settings", NULL);
+		return;
+	}
+	line[0] = '\0';
+	for (int i = 0; i < d.n && used < sizeof(line); i++)
+		used += (size_t)snprintf(line + used, sizeof(line) - used, "%s%s=%s", i ? ", " : "",
+		                         d.settings[i].name, d.settings[i].value);
+	main_log(LOG_INFO, "storage durability", line);
+	for (int i = 0; i < d.n; i++) {
+		if (d.settings[i].risk == NULL)
+			continue;
+		fprintf(stderr,
+		        "boxoffice: WARNING: DURABILITY AT RISK: %s %s=%s: %s; acknowledged "
+		        "bookings are not safe until it is changed\n",
+		        store_backend_name(st), d.settings[i].name, d.settings[i].value,
+		        d.settings[i].risk);
+	}
+}
+
 static int main_serve(const struct options *o)
 {
 	struct main_server srv = {0};
@@ -465,6 +494,7 @@ static int main_serve(const struct options *o)
 
 	if (main_open_store(o, &st) != 0)
 		return 1;
+	main_check_durability(st);
 	if (main_seed_if_empty(o, st) != 0) {
 		main_log(LOG_ERROR, "cannot seed the demo data", NULL);
 		goto out;

@@ -63,6 +63,7 @@ suite_budget() {
 	crash-*) s=1200 ;;                                   # [60-200 s]
 	lazy-expiry-*) s=120 ;;                              # [5-10 s]
 	verify-fails-*) s=120 ;;                             # [2-10 s]
+	durability-*) s=180 ;;                               # [2-20 s]
 	powerloss-*) s=150 ;;                                # [15-25 s]
 	pg-functions) s=300 ;;                               # [20 s]
 	multinode-*) s=900 ;;                                # [60-120 s]
@@ -147,6 +148,8 @@ run_backend() {
 	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
 	# expiry with the sweeper off (the test build, tests/boxoffice_testing)
 	run_suite "lazy-expiry-$name-$tag" summary /usr/bin/python3 tests/http/test_lazy_expiry.py
+	# durability settings reported, and a loud warning when one is unsafe
+	run_suite "durability-$name-$tag" summary /usr/bin/python3 tests/http/test_durability.py
 	# each invariant of boxoffice verify broken through SQL: verify must say so
 	run_suite "verify-fails-$name-$tag" summary /usr/bin/python3 tests/verify/test_verify_fails.py
 	run_suite "web-$name-$tag" summary /usr/bin/python3 tests/spec/test_spec.py

@@ -516,6 +516,33 @@ static void api_metric(struct jbuf *b, const char *name, const char *help, long 
 	jbuf_lit(b, "\n");
 }
 
+/* The storage's durability settings, read now: one gauge per setting with
+ * its value as a label, and how many of them can lose acknowledged writes. */
+static void api_metrics_durability(struct api *api, struct jbuf *b)
+{
+	struct store_durability d;
+	int risky = 0;
+
+	if (store_durability(api->store, &d) != 0)
+		return;
+	jbuf_lit(b, "# HELP boxoffice_storage_setting A storage setting that durability rests on "
+	            "(its value is the label).\n# TYPE boxoffice_storage_setting gauge\n");
+	for (int i = 0; i < d.n; i++) {
+		jbuf_lit(b, "boxoffice_storage_setting{name=");
+		jbuf_str(b, d.settings[i].name);
+		jbuf_lit(b, ",value=");
+		jbuf_str(b, d.settings[i].value);
+		jbuf_lit(b, "} 1\n");
+		risky += d.settings[i].risk != NULL;
+	}
+	jbuf_lit(b, "# HELP boxoffice_storage_durability_at_risk Storage settings with which an "
+	            "acknowledged write can be lost (0: none).\n"
+	            "# TYPE boxoffice_storage_durability_at_risk gauge\n"
+	            "boxoffice_storage_durability_at_risk ");
+	jbuf_int(b, risky);
+	jbuf_lit(b, "\n");
+}
+
 static void api_metrics(struct api *api, struct http_request *req, const char *seg)
 {
 	struct api_metrics *m = &api->metrics;
@@ -547,6 +574,7 @@ static void api_metrics(struct api *api, struct http_request *req, const char *s
 	           atomic_load(&m->seatmap_hits));
 	api_metric(&b, "boxoffice_seatmap_cache_misses_total", "Seat maps built from storage.",
 	           atomic_load(&m->seatmap_misses));
+	api_metrics_durability(api, &b);
 	char *body = jbuf_take(&b, &len);
 	if (body != NULL)
 		http_respond(req, 200, "text/plain; version=0.0.4", body, len, NULL, NULL);
@@ -567,6 +595,7 @@ static void api_healthz(struct api *api, struct http_request *req, const char *s
 
 static void api_readyz(struct api *api, struct http_request *req, const char *seg)
 {
+	struct store_durability d;
 	struct jbuf b;
 	(void)seg;
 
@@ -577,6 +606,27 @@ static void api_readyz(struct api *api, struct http_request *req, const char *se
 	jbuf_init(&b, 64);
 	jbuf_lit(&b, "{\"status\":\"ready\",\"backend\":");
 	jbuf_str(&b, store_backend_name(api->store));
+	if (store_durability(api->store, &d) == 0) {
+		/* "durability":{"settings":{"fsync":"on",...},"atRisk":[names]} */
+		jbuf_lit(&b, ",\"durability\":{\"settings\":{");
+		for (int i = 0; i < d.n; i++) {
+			if (i > 0)
+				jbuf_lit(&b, ",");
+			jbuf_str(&b, d.settings[i].name);
+			jbuf_lit(&b, ":");
+			jbuf_str(&b, d.settings[i].value);
+		}
+		jbuf_lit(&b, "},\"atRisk\":[");
+		for (int i = 0, first = 1; i < d.n; i++) {
+			if (d.settings[i].risk == NULL)
+				continue;
+			if (!first)
+				jbuf_lit(&b, ",");
+			first = 0;
+			jbuf_str(&b, d.settings[i].name);
+		}
+		jbuf_lit(&b, "]}");
+	}
 	jbuf_lit(&b, "}");
 	api_send(req, 200, &b);
 }

@@ -152,6 +152,23 @@ int store_exclusive(struct store *st, int (*fn)(void *arg), void *arg)
 	return st->ops->exclusive(st->state, fn, arg);
 }
 
+int store_durability(struct store *st, struct store_durability *out)
+{
+	memset(out, 0, sizeof(*out));
+	return st->ops->durability(st->state, out);
+}
+
+void store_durability_add(struct store_durability *d, const char *name, const char *value,
+                          const char *risk)
+{
+	if (d->n >= STORE_SETTINGS_MAX)
+		return;
+	struct store_setting *s = &d->settings[d->n++];
+	snprintf(s->name, sizeof(s->name), "%s", name);
+	snprintf(s->value, sizeof(s->value), "%s", value ? value : "");
+	s->risk = risk;
+}
+
 int store_verify(struct store *st, struct store_report *report)
 {
 	memset(report, 0, sizeof(*report));

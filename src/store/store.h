@@ -180,6 +180,25 @@ struct store_report {
 void store_report_add(struct store_report *r, const char *name, long long violations,
                       const char *example);
 
+/* The settings an acknowledged write's survival of a power cut rests on,
+ * as the database reports them now (store_durability). */
+enum { STORE_SETTINGS_MAX = 4, STORE_SETTING_LEN = 32 };
+
+struct store_setting {
+	char name[STORE_SETTING_LEN];
+	char value[STORE_SETTING_LEN];
+	const char *risk; /* NULL: safe; else what this value can lose (static) */
+};
+
+struct store_durability {
+	int n;
+	struct store_setting settings[STORE_SETTINGS_MAX];
+};
+
+/* For backends: appends one setting (ignored beyond STORE_SETTINGS_MAX). */
+void store_durability_add(struct store_durability *d, const char *name, const char *value,
+                          const char *risk);
+
 /* Listener called after each commit with each finished command (from the
  * committing thread, before done). Used for caches and events. */
 typedef void (*store_listener_fn)(void *arg, const struct store_cmd *cmd);
@@ -200,6 +219,7 @@ struct store_ops {
 	int (*user_bookings)(void *state, const char *username, struct booking **out, size_t *n);
 	int (*next_expiry)(void *state, int64_t *at);
 	int (*ping)(void *state);
+	int (*durability)(void *state, struct store_durability *out);
 	void (*set_listener)(void *state, store_listener_fn fn, void *arg);
 	int (*verify)(void *state, struct store_report *report);
 	int (*exclusive)(void *state, int (*fn)(void *arg), void *arg);
@@ -228,6 +248,9 @@ int store_user_bookings(struct store *st, const char *username, struct booking *
 /* Earliest expiry of a live hold or cart; INT64_MAX when none. */
 int store_next_expiry(struct store *st, int64_t *at);
 int store_ping(struct store *st);
+/* Reads the durability settings now (a round trip on PostgreSQL); 0 with
+ * *out filled, <0 when storage cannot answer. */
+int store_durability(struct store *st, struct store_durability *out);
 /* Checks every invariant of the stored data (the rules of API.md in one
  * place). Returns 0 with the report filled (free report->text), <0 when
  * the checks could not run. */

@@ -70,6 +70,7 @@ enum pg_call_id {
 	PG_IDEM_GET,
 	PG_IDEM_PUT,
 	PG_IDEM_EXPIRE,
+	PG_DURABILITY,
 	PG_CALL_COUNT
 };
 
@@ -91,6 +92,9 @@ static const char *const pg_sql[PG_CALL_COUNT] = {
     [PG_USER_BOOKINGS] = "SELECT get_user_bookings($1)",
     [PG_NEXT_EXPIRY] = "SELECT floor(extract(epoch FROM next_hold_expiry()) * 1000)::bigint",
     [PG_PING] = "SELECT 1",
+    [PG_DURABILITY] = "SELECT json_build_object('fsync', current_setting('fsync'), "
+                      "'synchronous_commit', current_setting('synchronous_commit'), "
+                      "'full_page_writes', current_setting('full_page_writes'))",
     [PG_NOTIFY] = "SELECT bo_notify($1::jsonb)",
     [PG_SET_CLOCK] =
         "SELECT set_config('boxoffice.now', to_timestamp($1::bigint / 1000.0)::text, false)",
@@ -953,6 +957,40 @@ static int pg_ping(void *state)
 	return STORE_OK;
 }
 
+/* PostgreSQL's own promises for a committed write: fsync and
+ * full_page_writes are server-wide; synchronous_commit is per session, as
+ * this pool's sessions get it (server, database or role default). "on",
+ * "local", "remote_write" and "remote_apply" all flush the local WAL before
+ * the commit returns; only "off" does not. */
+static int pg_durability(void *state, struct store_durability *out)
+{
+	static const struct {
+		const char *name, *unsafe, *risk;
+	} checks[] = {
+	    {"fsync", "off",
+	     "nothing is flushed to disk: an operating-system crash or a power cut can lose "
+	     "acknowledged bookings and corrupt the database"},
+	    {"synchronous_commit", "off",
+	     "commits are acknowledged before their WAL is on disk: a crash can lose the last "
+	     "acknowledged bookings"},
+	    {"full_page_writes", "off",
+	     "a page torn by a power cut cannot be repaired from the WAL: the database can be "
+	     "corrupted"},
+	};
+	json_t *res;
+
+	if (pg_call(state, PG_DURABILITY, 0, NULL, &res) != 0)
+		return STORE_ERR;
+	for (size_t i = 0; i < sizeof(checks) / sizeof(checks[0]); i++) {
+		const char *v = json_string_value(json_object_get(res, checks[i].name));
+		store_durability_add(out, checks[i].name, v ? v : "unknown",
+		                     v != NULL && strcmp(v, checks[i].unsafe) == 0 ? checks[i].risk
+		                                                                   : NULL);
+	}
+	json_decref(res);
+	return STORE_OK;
+}
+
 static void pg_set_listener(void *state, store_listener_fn fn, void *arg)
 {
 	struct pg_state *s = state;
@@ -1353,6 +1391,7 @@ const struct store_ops store_pg_ops = {
     .user_bookings = pg_user_bookings,
     .next_expiry = pg_next_expiry,
     .ping = pg_ping,
+    .durability = pg_durability,
     .set_listener = pg_set_listener,
     .verify = pg_verify,
     .exclusive = pg_exclusive,

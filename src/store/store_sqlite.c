@@ -1869,6 +1869,42 @@ static int sq_ping(void *state)
 	return rc;
 }
 
+/* Every connection is opened with the same pragmas (sq_conn_open), so a
+ * reader reports the writer's. In WAL mode, synchronous below FULL commits
+ * without syncing the WAL: a power cut loses the last acknowledged writes
+ * (tests/powerloss shows it). */
+static int sq_durability(void *state, struct store_durability *out)
+{
+	static const char *const levels[] = {"OFF", "NORMAL", "FULL", "EXTRA"};
+	struct sq_state *s = state;
+	struct sq_conn *c = sq_reader_get(s);
+	sqlite3_stmt *st = NULL;
+	int rc = STORE_ERR, level;
+
+	if (c == NULL)
+		return STORE_ERR;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA synchronous", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	level = sqlite3_column_int(st, 0);
+	store_durability_add(
+	    out, "synchronous", level >= 0 && level <= 3 ? levels[level] : "unknown",
+	    level < 2 ? "commits are acknowledged before the WAL is synced: a power "
+	                "cut can lose the last acknowledged bookings"
+	              : NULL);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	store_durability_add(out, "journal_mode", (const char *)sqlite3_column_text(st, 0), NULL);
+	rc = STORE_OK;
+out:
+	sqlite3_finalize(st);
+	sq_reader_put(s, c);
+	return rc;
+}
+
 /* Runs every check of verify_checks.h in one read transaction. */
 static int sq_verify(void *state, struct store_report *report)
 {
@@ -2000,6 +2036,7 @@ const struct store_ops store_sqlite_ops = {
     .user_bookings = sq_user_bookings,
     .next_expiry = sq_next_expiry,
     .ping = sq_ping,
+    .durability = sq_durability,
     .set_listener = sq_set_listener,
     .verify = sq_verify,
     .exclusive = sq_exclusive,

@@ -4,7 +4,9 @@
 #   pg_cluster.sh start DIR   initdb into DIR/data, start on a free port of
 #                             127.0.0.1 (unix socket in DIR, fsync on),
 #                             create database boxoffice, print its URL and
-#                             write it to DIR/url
+#                             write it to DIR/url; PG_CLUSTER_OPTIONS adds
+#                             server options (later ones win, e.g.
+#                             "-c fsync=off" for the durability-warning test)
 #   pg_cluster.sh stop DIR    fast shutdown; fine when it is not running
 #
 # Run as root, the server runs as the postgres user and DIR is handed to
@@ -64,7 +66,7 @@ cluster_start() {
 	for try in $(seq 1 "$PG_START_TRIES"); do
 		port=$(free_port)
 		if as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-			-o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=200" \
+			-o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=on -c max_connections=200 ${PG_CLUSTER_OPTIONS:-}" \
 			start >/dev/null 2>&1; then
 			break
 		fi
