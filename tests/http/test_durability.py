@@ -43,16 +43,18 @@ class DbServer(Server):
 
     def __init__(self, db=None, binary=None, env=None):
         super().__init__(args=["--log-level", "info"])  # after the harness's "warn": it wins
-        self.db = db
+        self.own_db = db
         self.binary = binary
         self.env = env or {}
+
+    @property
+    def db(self):
+        return self.own_db or super().db
 
     def command(self):
         cmd = super().command()
         if self.binary:
             cmd[0] = self.binary
-        if self.db:
-            cmd[cmd.index("--db") + 1] = self.db
         return cmd
 
     def start(self):
@@ -66,11 +68,6 @@ class DbServer(Server):
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-
-    def _verify(self):
-        if self.db and self.db != TEST_DB:
-            return ""  # a database of this suite's own, dropped afterwards
-        return super()._verify()
 
     def log(self):
         with open(self.log_path, "rb") as f:
