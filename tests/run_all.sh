@@ -73,6 +73,8 @@ suite_budget() {
 	fuzz) s=600 ;;                                       # [30-90 s]
 	spec-lint) s=120 ;;                                  # [2 s]
 	web-*) s=120 ;;                                      # [2-5 s]
+	hostile-valgrind) s=900 ;;                           # [120 s]
+	hostile-*) s=300 ;;                                  # [30 s]
 	*) s=600 ;;                                          # any other suite
 	esac
 	local scale=${BOXOFFICE_TIMEOUT_SCALE:-1}
@@ -146,6 +148,7 @@ run_backend() {
 	run_suite "http-$name-$tag" summary /usr/bin/python3 tests/http/test_api.py
 	run_suite "idempotency-$name-$tag" summary /usr/bin/python3 tests/http/test_idempotency.py
 	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
+	run_suite "hostile-$name-$tag" summary /usr/bin/python3 tests/http/test_hostile.py
 	# expiry with the sweeper off (the test build, tests/boxoffice_testing)
 	run_suite "lazy-expiry-$name-$tag" summary /usr/bin/python3 tests/http/test_lazy_expiry.py
 	# durability settings reported, and a loud warning when one is unsafe
@@ -187,6 +190,9 @@ for build in release:build asan:build-asan; do
 	fi
 done
 run_suite "pg-functions" summary tests/pg/run_tests.sh
+# The hostile-input battery once more, the server under valgrind memcheck.
+BOXOFFICE_BIN="$ROOT/build/boxoffice" \
+	run_suite "hostile-valgrind" summary /usr/bin/python3 tests/http/test_hostile.py --valgrind
 # Every libFuzzer target: its regression inputs, then 100,000 executions.
 run_suite "fuzz" summary tests/fuzz/run.sh
 # One address floods (slowloris, idle, endless uploads), another is served:
