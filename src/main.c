@@ -2,26 +2,31 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "api/api.h"
 #include "core/num.h"
 #include "demo.h"
+#include "envfile.h"
 #include "http/http.h"
 #include "http/http_limits.h"
+#include "log.h"
+#include "store/backup.h"
 #include "store/store.h"
 #include "sweeper.h"
-
-enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 enum {
 	OPT_TTL_MAX = 7 * 24 * 3600, /* seconds */
 	OPT_THREADS_MAX = 256,
 	OPT_POOL_MAX = 1000,
+	OPT_SHUTDOWN_MAX = 3600, /* seconds */
+	OPT_SHUTDOWN_DEFAULT = 10,
 };
 
 struct options {
@@ -38,22 +43,17 @@ struct options {
 	long idle_timeout, header_timeout, body_timeout; /* seconds; 0: off */
 	const char *trusted_proxy;
 	enum log_level log_level;
+	enum log_format log_format;
+	long shutdown_timeout; /* seconds from SIGTERM to exit */
 	int demo, no_demo;
+	const char *file; /* backup, restore: the copy */
 };
-
-static enum log_level main_log_level = LOG_INFO;
-
-static void main_log(enum log_level level, const char *msg, const char *detail)
-{
-	if (level <= main_log_level)
-		fprintf(stderr, "boxoffice: %s%s%s\n", msg, detail ? ": " : "",
-		        detail ? detail : "");
-}
 
 static void main_usage(FILE *out)
 {
 	fputs(
 	    "usage: boxoffice [serve|migrate|seed [--demo]|verify|version|help] [options]\n"
+	    "       boxoffice backup|restore --db sqlite:PATH FILE\n"
 	    "\n"
 	    "Commands:\n"
 	    "  serve      migrate, seed the demo when no show is ahead, and serve the API "
@@ -61,6 +61,8 @@ static void main_usage(FILE *out)
 	    "  migrate    create or upgrade the database schema, then exit\n"
 	    "  seed       add the demo screens, movies and future shows (--demo), then exit\n"
 	    "  verify     check every invariant of the database; exit 1 on a violation\n"
+	    "  backup     copy an SQLite database to FILE while it may be serving\n"
+	    "  restore    replace an SQLite database (server stopped) with the copy in FILE\n"
 	    "  version    print the version\n"
 	    "  help       print this help\n"
 	    "\n"
@@ -103,6 +105,13 @@ static void main_usage(FILE *out)
 	    "  --trusted-proxy CIDRS      proxies whose X-Forwarded-For names the client\n"
 	    "                             (comma-separated IPv4; default none)\n"
 	    "                                                           BOXOFFICE_TRUSTED_PROXY\n"
+	    "  --log-format FORMAT        logfmt or json: one line per request and event on\n"
+	    "                             stderr (default logfmt)          BOXOFFICE_LOG_FORMAT\n"
+	    "  --shutdown-timeout SECONDS  on SIGTERM/SIGINT, how long to finish requests in\n"
+	    "                             flight and queued writes (default 10)\n"
+	    "                                                        BOXOFFICE_SHUTDOWN_TIMEOUT\n"
+	    "  --config FILE              read BOXOFFICE_* settings from FILE (KEY=value\n"
+	    "                             lines; the environment and flags win) BOXOFFICE_CONFIG\n"
 	    "  --no-demo                  serve: never add demo data\n"
 	    "  --demo                     seed: add the demo data (the only data set)\n"
 	    "  -h, --help                 print this help\n",
@@ -128,19 +137,6 @@ static int main_parse_listen(struct options *o, const char *v)
 	return 0;
 }
 
-static int main_parse_level(struct options *o, const char *v)
-{
-	static const char *const names[] = {"error", "warn", "info", "debug"};
-
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (strcmp(v, names[i]) == 0) {
-			o->log_level = (enum log_level)i;
-			return 0;
-		}
-	}
-	return main_bad_option("--log-level", v);
-}
-
 enum {
 	OPT_DB = 256,
 	OPT_LISTEN,
@@ -161,6 +157,9 @@ enum {
 	OPT_HEADER_TIMEOUT,
 	OPT_BODY_TIMEOUT,
 	OPT_TRUSTED_PROXY,
+	OPT_LOG_FORMAT,
+	OPT_SHUTDOWN,
+	OPT_CONFIG,
 };
 
 static const struct option main_long_options[] = {
@@ -183,6 +182,9 @@ static const struct option main_long_options[] = {
     {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
     {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
     {"trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -209,6 +211,8 @@ static const struct {
     {OPT_HEADER_TIMEOUT, "BOXOFFICE_HEADER_TIMEOUT"},
     {OPT_BODY_TIMEOUT, "BOXOFFICE_BODY_TIMEOUT"},
     {OPT_TRUSTED_PROXY, "BOXOFFICE_TRUSTED_PROXY"},
+    {OPT_LOG_FORMAT, "BOXOFFICE_LOG_FORMAT"},
+    {OPT_SHUTDOWN, "BOXOFFICE_SHUTDOWN_TIMEOUT"},
 };
 
 static int main_set(struct options *o, int opt, const char *v)
@@ -247,7 +251,15 @@ static int main_set(struct options *o, int opt, const char *v)
 		           ? main_bad_option("--db-pool", v)
 		           : 0;
 	case OPT_LOG:
-		return main_parse_level(o, v);
+		return log_parse_level(v, &o->log_level) ? main_bad_option("--log-level", v) : 0;
+	case OPT_LOG_FORMAT:
+		return log_parse_format(v, &o->log_format) ? main_bad_option("--log-format", v) : 0;
+	case OPT_SHUTDOWN:
+		return num_parse_int(v, 1, OPT_SHUTDOWN_MAX, &o->shutdown_timeout)
+		           ? main_bad_option("--shutdown-timeout", v)
+		           : 0;
+	case OPT_CONFIG:
+		return 0; /* read before everything else, see main_load_config */
 	case OPT_DEMO:
 		o->demo = 1;
 		return 0;
@@ -290,6 +302,39 @@ static int main_set(struct options *o, int opt, const char *v)
 	return -1;
 }
 
+/* 1 for a BOXOFFICE_ variable of the table above (for the config file). */
+static int main_known_env(const char *key)
+{
+	for (size_t i = 0; i < sizeof(main_env) / sizeof(main_env[0]); i++)
+		if (strcmp(main_env[i].env, key) == 0)
+			return 1;
+	return strcmp(key, "BOXOFFICE_SERVE_ARGS") == 0; /* read by the systemd unit */
+}
+
+/* --config FILE (or BOXOFFICE_CONFIG) is read before the environment and
+ * the other flags, which override what it sets. */
+static int main_load_config(int argc, char **argv)
+{
+	const char *path = getenv("BOXOFFICE_CONFIG");
+	char msg[ENVFILE_LINE_MAX];
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			path = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			path = argv[i] + 9;
+	}
+	if (path == NULL || *path == '\0')
+		return 0;
+	if (envfile_load(path, main_known_env, msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "boxoffice: --config: %s\n", msg);
+		return -1;
+	}
+	return 0;
+}
+
 static int main_parse(int argc, char **argv, struct options *o)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -312,7 +357,11 @@ static int main_parse(int argc, char **argv, struct options *o)
 	o->header_timeout = HTTP_HEADER_TIMEOUT_DEFAULT;
 	o->body_timeout = HTTP_BODY_TIMEOUT_DEFAULT;
 	o->log_level = LOG_INFO;
+	o->log_format = LOG_LOGFMT;
+	o->shutdown_timeout = OPT_SHUTDOWN_DEFAULT;
 
+	if (main_load_config(argc, argv) != 0)
+		return -1;
 	for (size_t i = 0; i < sizeof(main_env) / sizeof(main_env[0]); i++) {
 		const char *v = getenv(main_env[i].env);
 		if (v != NULL && *v != '\0' && main_set(o, main_env[i].opt, v) != 0)
@@ -331,6 +380,9 @@ static int main_parse(int argc, char **argv, struct options *o)
 		if (opt == '?' || main_set(o, opt, optarg) != 0)
 			return -1;
 	}
+	if (optind < argc && o->file == NULL &&
+	    (strcmp(o->command, "backup") == 0 || strcmp(o->command, "restore") == 0))
+		o->file = argv[optind++];
 	if (optind < argc) {
 		fprintf(stderr, "boxoffice: unexpected argument '%s'\n", argv[optind]);
 		return -1;
@@ -341,21 +393,8 @@ static int main_parse(int argc, char **argv, struct options *o)
 		fprintf(stderr, "boxoffice: --hold-max-lifetime must be at least --hold-ttl\n");
 		return -1;
 	}
-	main_log_level = o->log_level;
+	log_setup(o->log_level, o->log_format);
 	return 0;
-}
-
-/* The database URL without a password, for logs. */
-static void main_redact(const char *url, char *out, size_t size)
-{
-	const char *scheme = strstr(url, "://");
-	const char *at = scheme ? strchr(scheme + 3, '@') : NULL;
-	const char *colon = at ? memchr(scheme + 3, ':', (size_t)(at - scheme - 3)) : NULL;
-
-	if (colon == NULL)
-		snprintf(out, size, "%s", url);
-	else
-		snprintf(out, size, "%.*s:***%s", (int)(colon - url), url, at);
 }
 
 static int main_open_store(const struct options *o, struct store **st)
@@ -373,7 +412,7 @@ static int main_open_store(const struct options *o, struct store **st)
 
 	char shown[512];
 
-	main_redact(o->db, shown, sizeof(shown));
+	log_redact_url(o->db, shown, sizeof(shown));
 	if (rc == STORE_EINVAL)
 		fprintf(stderr,
 		        "boxoffice: unsupported database URL '%s' (use sqlite:PATH or "
@@ -443,8 +482,21 @@ static int main_seed_if_empty(const struct options *o, struct store *st)
 	if (store_exclusive(st, main_seed_locked, &ms) != 0)
 		return -1;
 	if (ms.seeded)
-		main_log(LOG_INFO, "no show ahead: added the demo shows", NULL);
+		log_event(LOG_INFO, "no show ahead: added the demo shows", NULL);
 	return 0;
+}
+
+/* An event whose detail is part of its message ("msg: detail"). */
+static void main_log(enum log_level level, const char *msg, const char *detail)
+{
+	char text[LOG_LINE_MAX / 2];
+
+	if (detail == NULL) {
+		log_event(level, msg, NULL);
+		return;
+	}
+	snprintf(text, sizeof(text), "%s: %s", msg, detail);
+	log_event(level, text, NULL);
 }
 
 /* Says what the storage's durability rests on, and loudly when a setting
@@ -468,11 +520,88 @@ static void main_check_durability(struct store *st)
 	for (int i = 0; i < d.n; i++) {
 		if (d.settings[i].risk == NULL)
 			continue;
-		fprintf(stderr,
-		        "boxoffice: WARNING: DURABILITY AT RISK: %s %s=%s: %s; acknowledged "
-		        "bookings are not safe until it is changed\n",
-		        store_backend_name(st), d.settings[i].name, d.settings[i].value,
-		        d.settings[i].risk);
+		char warning[512];
+		snprintf(warning, sizeof(warning),
+		         "WARNING: DURABILITY AT RISK: %s %s=%s: %s; acknowledged bookings are not "
+		         "safe until it is changed",
+		         store_backend_name(st), d.settings[i].name, d.settings[i].value,
+		         d.settings[i].risk);
+		log_event(LOG_WARN, warning, NULL);
+	}
+}
+
+/* Every finished request: its log line. */
+static void main_request_done(void *arg, const struct http_request *req)
+{
+	(void)arg;
+	log_request(req);
+}
+
+/* A stop that takes far longer than --shutdown-timeout (storage that no
+ * longer answers, so queued writes never finish) must still end: after
+ * the timeout and a grace period the process exits 1 on its own. */
+enum { MAIN_WATCHDOG_GRACE_S = 5 };
+
+static void *main_watchdog(void *arg)
+{
+	long seconds = (long)(intptr_t)arg;
+
+	sleep((unsigned)(seconds + MAIN_WATCHDOG_GRACE_S));
+	log_event(LOG_ERROR, "shutdown took too long: exiting without finishing", NULL);
+	_exit(1);
+	return NULL;
+}
+
+static void main_watchdog_start(long seconds)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, main_watchdog, (void *)(intptr_t)seconds) == 0)
+		pthread_detach(t);
+}
+
+static long main_ms_since(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* Graceful stop, in this order: stop accepting connections, turn /readyz
+ * 503 and wait for the requests in flight (their writes commit meanwhile);
+ * then refuse new writes and finish every queued one (each resumes its
+ * suspended request; the listener, which may tell the sweeper about holds,
+ * runs for the last time) and let those answers go out; stop the sweeper
+ * (its writes are now refused); close every connection; and only then
+ * close storage. All of it within --shutdown-timeout: requests still
+ * running then are cut. */
+static void main_shutdown(const struct options *o, struct main_server *srv, struct store *st,
+                          struct http_server *http)
+{
+	struct timespec t0;
+	long budget = o->shutdown_timeout * 1000;
+	int left = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (http != NULL)
+		http_drain(http, budget);
+	if (st != NULL)
+		store_drain(st);
+	if (http != NULL) {
+		long rest = budget - main_ms_since(&t0);
+		left = http_drain(http, rest > 0 ? rest : 0);
+	}
+	sweeper_stop(srv->sweeper);
+	http_stop(http);
+	store_close(st);
+	api_destroy(srv->api);
+	if (http != NULL) {
+		char ms[32], cut[16];
+		snprintf(ms, sizeof(ms), "%ld", main_ms_since(&t0));
+		snprintf(cut, sizeof(cut), "%d", left);
+		log_event(left ? LOG_WARN : LOG_INFO, "stopped", "shutdown_ms", ms, "requests_cut",
+		          cut, NULL);
 	}
 }
 
@@ -496,7 +625,7 @@ static int main_serve(const struct options *o)
 		return 1;
 	main_check_durability(st);
 	if (main_seed_if_empty(o, st) != 0) {
-		main_log(LOG_ERROR, "cannot seed the demo data", NULL);
+		log_event(LOG_ERROR, "cannot seed the demo data", NULL);
 		goto out;
 	}
 	struct api_config acfg = {
@@ -521,32 +650,24 @@ static int main_serve(const struct options *o)
 	    .header_timeout_s = (unsigned)o->header_timeout,
 	    .body_timeout_s = (unsigned)o->body_timeout,
 	    .trusted_proxy = o->trusted_proxy,
+	    .done = main_request_done,
+	    .done_arg = &srv,
 	};
 	if (http_start(&hcfg, &http) != 0)
 		goto out;
-	if (main_log_level >= LOG_INFO) {
-		char shown[512];
-		main_redact(o->db, shown, sizeof(shown));
-		fprintf(stderr, "boxoffice: serving http://%s:%u/ (%s, %s)\n", o->host,
-		        http_port(http), store_backend_name(st), shown);
+	if (log_enabled(LOG_INFO)) {
+		char shown[512], url[96];
+		log_redact_url(o->db, shown, sizeof(shown));
+		snprintf(url, sizeof(url), "http://%s:%u/", o->host, http_port(http));
+		log_event(LOG_INFO, "serving", "url", url, "backend", store_backend_name(st), "db",
+		          shown, "version", BOXOFFICE_VERSION, NULL);
 	}
 	sigwait(&sigs, &sig);
-	main_log(LOG_INFO, "stopping", NULL);
+	log_event(LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", NULL);
+	main_watchdog_start(o->shutdown_timeout);
 	rc = 0;
 out:
-	/* Order matters: stop taking connections; finish every queued write
-	 * (each resumes its suspended request; the listener, which may tell
-	 * the sweeper about holds, runs for the last time); stop the sweeper
-	 * (its writes are now refused); stop HTTP (answers flush); and only
-	 * then close storage. */
-	if (http != NULL)
-		http_quiesce(http);
-	if (st != NULL)
-		store_drain(st);
-	sweeper_stop(srv.sweeper);
-	http_stop(http);
-	store_close(st);
-	api_destroy(srv.api);
+	main_shutdown(o, &srv, st, http);
 	return rc;
 }
 
@@ -589,6 +710,23 @@ int main(int argc, char **argv)
 		printf("%d checks, %d failed\n", report.checks, report.failed);
 		free(report.text);
 		return report.failed == 0 ? 0 : 1;
+	}
+	if (strcmp(o.command, "backup") == 0 || strcmp(o.command, "restore") == 0) {
+		char msg[BACKUP_MSG_MAX];
+		int backup = strcmp(o.command, "backup") == 0;
+		if (o.file == NULL) {
+			fprintf(stderr, "boxoffice: %s needs a FILE (see boxoffice help)\n",
+			        o.command);
+			return 2;
+		}
+		int rc = backup ? backup_create(o.db, o.file, msg, sizeof(msg))
+		                : backup_restore(o.db, o.file, msg, sizeof(msg));
+		if (rc != 0) {
+			fprintf(stderr, "boxoffice: %s: %s\n", o.command, msg);
+			return rc == STORE_EINVAL ? 2 : 1;
+		}
+		printf("boxoffice: %s %s\n", backup ? "backed up to" : "restored from", o.file);
+		return 0;
 	}
 	if (strcmp(o.command, "seed") == 0) {
 		if (main_open_store(&o, &st) != 0)

@@ -599,6 +599,11 @@ static void api_readyz(struct api *api, struct http_request *req, const char *se
 	struct jbuf b;
 	(void)seg;
 
+	if (http_draining(req)) {
+		/* Shutting down: balancers stop sending before the node goes. */
+		api_error(req, 503, "UNAVAILABLE", "the server is shutting down", NULL, 0);
+		return;
+	}
 	if (store_ping(api->store) != 0) {
 		api_outcome_error(req, OUTCOME_UNAVAILABLE, NULL, 0);
 		return;

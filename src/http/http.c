@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +43,10 @@ struct http_server {
 	double log_tokens;
 	int64_t log_last_ms;
 	unsigned long log_dropped;
+	atomic_int draining;
+	atomic_uint active;   /* requests between first call and completion */
+	uint32_t id_prefix;   /* random per process: ids of nodes differ */
+	atomic_ullong id_seq; /* made-up request ids */
 };
 
 struct http_body {
@@ -65,6 +70,12 @@ struct http_request {
 	struct http_conn *hconn;
 	struct MHD_Response *response;
 	unsigned status;
+	size_t bytes;
+	int64_t start_ns; /* CLOCK_MONOTONIC */
+	int64_t end_ns;
+	const char *route;
+	char id[HTTP_REQUEST_ID_MAX + 1];
+	char user[HTTP_USER_MAX + 1];
 	void *user_data;
 	void (*user_free)(void *);
 };
@@ -178,6 +189,91 @@ void http_config_defaults(struct http_config *cfg)
 	cfg->trusted_proxy = NULL;
 }
 
+static int64_t http_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int http_draining(const struct http_request *req)
+{
+	return atomic_load_explicit(&req->srv->draining, memory_order_relaxed);
+}
+
+const char *http_request_id(const struct http_request *req)
+{
+	return req->id;
+}
+
+void http_set_route(struct http_request *req, const char *route)
+{
+	req->route = route;
+}
+
+void http_set_user(struct http_request *req, const char *user)
+{
+	snprintf(req->user, sizeof(req->user), "%s", user ? user : "");
+}
+
+const char *http_route(const struct http_request *req)
+{
+	return req->route;
+}
+
+const char *http_user(const struct http_request *req)
+{
+	return req->user;
+}
+
+unsigned http_status(const struct http_request *req)
+{
+	return req->answered ? req->status : 0;
+}
+
+size_t http_bytes(const struct http_request *req)
+{
+	return req->answered ? req->bytes : 0;
+}
+
+long long http_duration_us(const struct http_request *req)
+{
+	int64_t end = req->end_ns ? req->end_ns : http_now_ns();
+	return (long long)((end - req->start_ns) / 1000);
+}
+
+/* A client's X-Request-Id is taken as it is when it is 1..64 characters
+ * of [A-Za-z0-9._:-] (safe in a header, a log line and a label); anything
+ * else is replaced, never echoed. */
+static int http_request_id_valid(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++) {
+		char c = s[n];
+		if (n >= HTTP_REQUEST_ID_MAX ||
+		    !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      c == '.' || c == '_' || c == ':' || c == '-'))
+			return 0;
+	}
+	return n > 0;
+}
+
+static void http_request_id_init(struct http_request *req)
+{
+	const char *given = MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Request-Id");
+	struct http_server *srv = req->srv;
+
+	if (given != NULL && http_request_id_valid(given)) {
+		snprintf(req->id, sizeof(req->id), "%s", given);
+		return;
+	}
+	unsigned long long seq = atomic_fetch_add_explicit(&srv->id_seq, 1, memory_order_relaxed);
+	snprintf(req->id, sizeof(req->id), "%08x%08llx", (unsigned)srv->id_prefix,
+	         seq & 0xffffffffULL);
+}
+
 void *http_user_data(const struct http_request *req)
 {
 	return req->user_data;
@@ -224,6 +320,7 @@ void http_respond(struct http_request *req, unsigned status, const char *content
 	if (hname != NULL)
 		MHD_add_response_header(resp, hname, hvalue);
 	http_attach(req, status, resp, content_type);
+	req->bytes = len;
 }
 
 void http_respond_shared(struct http_request *req, unsigned status, const char *content_type,
@@ -236,7 +333,9 @@ void http_respond_shared(struct http_request *req, unsigned status, const char *
 		http_body_unref(body);
 		return;
 	}
+	size_t len = body->len;
 	http_attach(req, status, resp, content_type);
+	req->bytes = len;
 }
 
 /* The JSON error for problems found before the API sees the request. */
@@ -262,6 +361,11 @@ static enum MHD_Result http_queue(struct http_request *req)
 
 	if (req->response == NULL)
 		return MHD_NO; /* could not build an answer: drop the connection */
+	MHD_add_response_header(req->response, "X-Request-Id", req->id);
+	/* Draining: no request after this one on the connection, so that
+	 * keep-alive clients move to another node. */
+	if (atomic_load_explicit(&req->srv->draining, memory_order_relaxed))
+		MHD_add_response_header(req->response, MHD_HTTP_HEADER_CONNECTION, "close");
 	rc = MHD_queue_response(req->conn, req->status, req->response);
 	MHD_destroy_response(req->response);
 	req->response = NULL;
@@ -314,6 +418,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 		req->hconn = ci ? ci->socket_context : NULL;
 		http_limits_body_started(req->hconn);
+		req->start_ns = http_now_ns();
+		http_request_id_init(req);
+		atomic_fetch_add_explicit(&srv->active, 1, memory_order_relaxed);
 		*con_cls = req;
 		const char *bad = http_framing_error(conn);
 		if (bad != NULL) {
@@ -371,14 +478,18 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 static void http_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            enum MHD_RequestTerminationCode toe)
 {
+	struct http_server *srv = cls;
 	struct http_request *req = *con_cls;
-	(void)cls;
 	(void)conn;
 	(void)toe;
 
 	if (req == NULL)
 		return;
 	http_limits_idle(req->hconn);
+	req->end_ns = http_now_ns();
+	if (srv->cfg.done != NULL)
+		srv->cfg.done(srv->cfg.done_arg, req);
+	atomic_fetch_sub_explicit(&srv->active, 1, memory_order_release);
 	if (req->user_free)
 		req->user_free(req->user_data);
 	if (req->response)
@@ -511,6 +622,8 @@ int http_start(const struct http_config *cfg, struct http_server **out)
 		free(srv);
 		return -1;
 	}
+	if (getrandom(&srv->id_prefix, sizeof(srv->id_prefix), 0) != sizeof(srv->id_prefix))
+		srv->id_prefix = (uint32_t)getpid() ^ (uint32_t)time(NULL);
 	memset(&addr, 0, sizeof(addr));
 	addr.sin_family = AF_INET;
 	addr.sin_port = htons(cfg->port);
@@ -534,7 +647,7 @@ int http_start(const struct http_config *cfg, struct http_server **out)
 	    cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_HEADER_MEMORY,
 	    MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)HTTP_LISTEN_BACKLOG,
 	    MHD_OPTION_UNESCAPE_CALLBACK, http_unescape, NULL, MHD_OPTION_NOTIFY_COMPLETED,
-	    http_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, http_notify, srv, MHD_OPTION_END);
+	    http_completed, srv, MHD_OPTION_NOTIFY_CONNECTION, http_notify, srv, MHD_OPTION_END);
 	if (srv->daemon == NULL) {
 		fprintf(stderr, "boxoffice: cannot listen on %s:%u\n", cfg->host, cfg->port);
 		goto fail;
@@ -563,6 +676,36 @@ void http_quiesce(struct http_server *srv)
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
 	}
+}
+
+unsigned http_connections(const struct http_server *srv)
+{
+	const union MHD_DaemonInfo *info =
+	    MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+	return info ? info->num_connections : 0;
+}
+
+unsigned http_requests_active(const struct http_server *srv)
+{
+	return atomic_load_explicit(&srv->active, memory_order_acquire);
+}
+
+int http_drain(struct http_server *srv, long timeout_ms)
+{
+	enum { STEP_MS = 10 };
+	long quiet = 0;
+
+	atomic_store(&srv->draining, 1);
+	http_quiesce(srv);
+	for (long waited = 0; waited < timeout_ms; waited += STEP_MS) {
+		if (http_connections(srv) == 0)
+			break;
+		quiet = http_requests_active(srv) == 0 ? quiet + STEP_MS : 0;
+		if (quiet >= HTTP_DRAIN_QUIET_MS)
+			break;
+		nanosleep(&(struct timespec){0, STEP_MS * 1000000L}, NULL);
+	}
+	return (int)http_requests_active(srv);
 }
 
 void http_stop(struct http_server *srv)

@@ -27,7 +27,13 @@ enum {
 	HTTP_BODY_TIMEOUT_DEFAULT = 20,   /* s from the headers' end to the body's end */
 	HTTP_CONNECTIONS_MAX = 1000000,   /* what an option may ask for */
 	HTTP_TIMEOUT_MAX = 86400,
-	HTTP_FD_RESERVE = 256, /* descriptors kept for files, the database, logs */
+	HTTP_FD_RESERVE = 256,    /* descriptors kept for files, the database, logs */
+	HTTP_REQUEST_ID_MAX = 64, /* X-Request-Id: 1..64 of [A-Za-z0-9._:-] */
+	HTTP_ROUTE_MAX = 64,      /* a route template, for logs and metrics */
+	HTTP_USER_MAX = 64,       /* a username, for logs */
+	/* Draining: the server is idle once no request has been in progress
+	 * for this long (a request already sent is read within it). */
+	HTTP_DRAIN_QUIET_MS = 200,
 };
 
 struct http_server;
@@ -41,6 +47,10 @@ void http_body_ref(struct http_body *b);
 void http_body_unref(struct http_body *b);
 
 typedef void (*http_handler_fn)(void *arg, struct http_request *req);
+/* Called once per finished request (answered, or dropped by the client or
+ * the server) from a server thread, with the request still readable:
+ * http_status(), http_route(), ... describe it. arg is done_arg. */
+typedef void (*http_done_fn)(void *arg, const struct http_request *req);
 
 /* The limits are taken as given: 0 turns one off (conn_max: never 0). */
 struct http_config {
@@ -52,6 +62,8 @@ struct http_config {
 	unsigned conn_max, conn_per_ip;
 	unsigned idle_timeout_s, header_timeout_s, body_timeout_s;
 	const char *trusted_proxy; /* comma-separated IPv4 CIDRs or NULL */
+	http_done_fn done;         /* may be NULL */
+	void *done_arg;
 };
 
 /* The defaults above, for callers that set only what they change. */
@@ -61,7 +73,18 @@ int http_start(const struct http_config *cfg, struct http_server **out);
 uint16_t http_port(const struct http_server *srv);
 /* Stops accepting connections (answers in flight go on). */
 void http_quiesce(struct http_server *srv);
+/* Graceful stop, first half: stops accepting connections, marks the
+ * server draining (http_draining() is 1; every answer from now on carries
+ * Connection: close), and waits until no request has been in progress for
+ * HTTP_DRAIN_QUIET_MS or no connection is left, or timeout_ms passed.
+ * Returns the number of requests still in progress (0: all answered). May
+ * be called again, e.g. after the store resumed its last requests. */
+int http_drain(struct http_server *srv, long timeout_ms);
+/* Closes every connection and frees the server. */
 void http_stop(struct http_server *srv);
+/* Open connections and requests in progress, for metrics. */
+unsigned http_connections(const struct http_server *srv);
+unsigned http_requests_active(const struct http_server *srv);
 
 const char *http_method(const struct http_request *req);
 const char *http_path(const struct http_request *req);
@@ -83,6 +106,27 @@ struct http_stats {
 	uint64_t connections;    /* open now */
 };
 void http_get_stats(const struct http_request *req, struct http_stats *out);
+
+/* 1 once the server is draining (shutting down): /readyz answers 503. */
+int http_draining(const struct http_request *req);
+
+/* The request id: the client's X-Request-Id when it is valid, else one
+ * made up here. Every answer carries it in X-Request-Id. */
+const char *http_request_id(const struct http_request *req);
+/* What the handler knows about the request, for logs and metrics: the
+ * route template ("/api/shows/{id}"; route must outlive the request, a
+ * string constant) and the user it acts for (copied, cut at
+ * HTTP_USER_MAX). Before set, the route is NULL and the user "". */
+void http_set_route(struct http_request *req, const char *route);
+void http_set_user(struct http_request *req, const char *user);
+const char *http_route(const struct http_request *req);
+const char *http_user(const struct http_request *req);
+/* The answer, once sent: status (0 when none was queued), body bytes, and
+ * microseconds from the request's first byte of headers being parsed to
+ * the end. */
+unsigned http_status(const struct http_request *req);
+size_t http_bytes(const struct http_request *req);
+long long http_duration_us(const struct http_request *req);
 
 void *http_user_data(const struct http_request *req);
 /* Attaches handler state, freed with free_fn when the request ends. */

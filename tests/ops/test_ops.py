@@ -15,6 +15,8 @@ import json
 import os
 import re
 import shutil
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -60,11 +62,9 @@ class FileServer(Server):
     def db_path(self):
         return self.path
 
-    def command(self):
-        cmd = super().command()
-        i = cmd.index("--db")
-        cmd[i + 1] = "sqlite:" + self.path
-        return cmd
+    @property
+    def db(self):
+        return "sqlite:" + self.path
 
 
 def get_json(port, path):
@@ -250,6 +250,455 @@ def test_backup_restore_refusals(env):
             check(words in out, "boxoffice %s: expected %r in %r" % (" ".join(args), words, out))
         check(not os.path.exists(os.path.join(tmp, "r.db")), "a refused restore created the database")
         check(not glob.glob(os.path.join(tmp, "*.tmp-*")), "a backup left a temporary file")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# graceful shutdown
+
+SHUTDOWN_TIMEOUT_S = 5
+EXIT_MARGIN_S = 3  # process start-up of the exit path on a loaded machine
+
+
+def shutdown_server(name, extra=()):
+    """A server on a database that outlives it: a file of our own on SQLite,
+    the shared database on PostgreSQL."""
+    args = ["--no-demo", "--shutdown-timeout", str(SHUTDOWN_TIMEOUT_S), "--log-level", "info"] + list(extra)
+    if ON_POSTGRES:
+        srv = Server(args=args, name=name)
+        srv.command_args = args
+        return srv, None
+    tmp = tempfile.mkdtemp(prefix="boxoffice-ops-")
+    return FileServer(os.path.join(tmp, "live.db"), args=args, name=name), tmp
+
+
+def sigterm_and_wait(srv, bound):
+    """SIGTERM; returns (exit code or None, seconds to exit)."""
+    t0 = time.monotonic()
+    srv.proc.send_signal(signal.SIGTERM)
+    try:
+        code = srv.proc.wait(timeout=bound + 10)
+    except subprocess.TimeoutExpired:
+        srv.proc.kill()
+        srv.proc.wait()
+        code = None
+    return code, time.monotonic() - t0
+
+
+class Writers:
+    """Clients that book seats on keep-alive connections until the server is
+    gone, logging every request: (t_sent, op, user, show, seat, status or
+    None, error or None). t_sent is taken once the request's bytes are in
+    the socket; after a lost connection a client reconnects, and stops when
+    the connection is refused."""
+
+    def __init__(self, port, shows):
+        self.port = port
+        self.shows = shows
+        self.log = []
+        self.lock = threading.Lock()
+        self.threads = [threading.Thread(target=self._run, args=(i,), daemon=True) for i in range(len(shows))]
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+        return self
+
+    def join(self, timeout):
+        deadline = time.monotonic() + timeout
+        for t in self.threads:
+            t.join(max(0.1, deadline - time.monotonic()))
+        return all(not t.is_alive() for t in self.threads)
+
+    def _run(self, i):
+        show = self.shows[i]
+        user = unique_user("sd%d" % i)
+        seats = ["%s%d" % (chr(65 + r), n) for r in range(show["rows"]) for n in range(1, show["seatsPerRow"] + 1)]
+        conn = None
+        for seat in seats:
+            for op in ("hold", "confirm"):
+                if conn is None:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+                    try:
+                        conn.connect()
+                    except OSError:
+                        return  # refused: the server is gone
+                data = json.dumps({"username": user, "showId": show["showId"], "seats": [seat]}).encode()
+                t_sent, status, err = None, None, None
+                try:
+                    conn.request("POST", "/api/bookings/" + op, body=data,
+                                 headers={"Content-Type": "application/json"})
+                    t_sent = time.monotonic()
+                    resp = conn.getresponse()
+                    resp.read()
+                    status = resp.status
+                    if resp.will_close:
+                        conn.close()
+                        conn = None
+                except (OSError, http.client.HTTPException) as e:
+                    err = type(e).__name__
+                    conn.close()
+                    conn = None
+                with self.lock:
+                    self.log.append((t_sent, op, user, show["showId"], seat, status, err))
+                if err is not None:
+                    break  # this seat is in doubt: the next one, on a new connection
+
+
+def test_shutdown_under_load(env):
+    """SIGTERM while clients write: every request sent before the signal is
+    answered (200, or 503 once writes are refused), later ones are answered
+    or refused at the connection; the process exits 0 within
+    --shutdown-timeout; every acknowledged booking is there after a restart
+    and boxoffice verify passes."""
+    srv, tmp = shutdown_server("shutdown")
+    try:
+        srv.start()
+        writers = Writers(srv.port, load_shows(srv.client())).start()
+        time.sleep(0.8)
+        t_sig = time.monotonic()
+        code, took = sigterm_and_wait(srv, SHUTDOWN_TIMEOUT_S)
+        check(writers.join(30), "writer threads still running 30 s after the server exited")
+        log = srv.log_tail(20000)
+        srv.stop()
+        eq(code, 0, "exit code after SIGTERM under load")
+        check(took < SHUTDOWN_TIMEOUT_S + EXIT_MARGIN_S,
+              "exit took %.1f s, bound %d s + %d s margin" % (took, SHUTDOWN_TIMEOUT_S, EXIT_MARGIN_S))
+        eq(srv.verify_report, "", "verify after the stop")
+        check(re.search(r"msg=stopped .*requests_cut=0", log), "the log does not say stopped, 0 cut:\n" + log[-2000:])
+
+        before = [e for e in writers.log if e[0] is not None and e[0] < t_sig]
+        check(len(before) >= 30, "only %d requests before the signal" % len(before))
+        bad = [e for e in before if e[5] not in (200, 503)]
+        eq(bad[:5], [], "requests sent before the signal without a clean answer")
+        after = [e for e in writers.log if e not in before]
+        odd = [e for e in after if e[5] not in (None, 200, 503)]
+        eq(odd[:5], [], "requests after the signal with an unexpected answer")
+
+        # Every acknowledged confirm survives a restart; nothing else is booked
+        # except seats whose confirm got no answer.
+        acked = {}
+        doubt = set()
+        for t_sent, op, user, show, seat, st, err in writers.log:
+            if op == "confirm" and st == 200:
+                acked.setdefault(show, set()).add(seat)
+            elif op == "confirm" and st is None:
+                doubt.add((show, seat))
+        check(sum(len(v) for v in acked.values()) >= 10, "too few acknowledged confirms: %r" % acked)
+        srv2 = FileServer(srv.path, args=["--no-demo"], name="after-shutdown") if not ON_POSTGRES \
+            else Server(args=["--no-demo"], name="after-shutdown")
+        srv2.start()
+        try:
+            c = srv2.client()
+            for show in writers.shows:
+                m = expect(c.get("/api/shows/%d" % show["showId"]), 200, "seat map after the restart")
+                booked = set(m["seats"]["booked"])
+                want = acked.get(show["showId"], set())
+                eq(sorted(want - booked), [], "acknowledged bookings missing after the restart")
+                extra = {(show["showId"], s) for s in booked - want}
+                eq(sorted(extra - doubt), [], "seats booked that no confirm asked for")
+        finally:
+            srv2.stop()
+        eq(srv2.verify_report, "", "verify after the restart")
+    finally:
+        srv.stop()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def raw_request(sock, text):
+    sock.sendall(text.encode() if isinstance(text, str) else text)
+
+
+def read_answer(sock, timeout=10):
+    """One whole HTTP answer (Content-Length bodies): (status, headers, body)."""
+    sock.settimeout(timeout)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise TestFailure("connection closed before an answer (got %r)" % data[:200])
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    n = int(headers.get("content-length", "0"))
+    while len(body) < n:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_shutdown_drains_in_flight(env):
+    """After SIGTERM: no new connection is accepted; /readyz on an open
+    connection is 503 with Connection: close; a request whose body was
+    still arriving is finished and answered 200; then the process exits 0."""
+    srv, tmp = shutdown_server("drain")
+    try:
+        srv.start()
+        show = new_show(srv.client(), 2, 5)
+        body = json.dumps({"username": unique_user("slow"), "showId": show["showId"], "seats": ["A1"]}).encode()
+        slow = socket.create_connection(("127.0.0.1", srv.port))
+        idle = socket.create_connection(("127.0.0.1", srv.port))
+        raw_request(slow, b"POST /api/bookings/hold HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+        raw_request(idle, "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        eq(read_answer(idle)[0], 200, "healthz before the signal")
+        time.sleep(0.1)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        check(srv.alive(), "the server exited while a request was in flight")
+        raw_request(idle, "GET /readyz HTTP/1.1\r\nHost: t\r\nX-Request-Id: drain-check-1\r\n\r\n")
+        st, hdrs, raw = read_answer(idle)
+        eq(st, 503, "readyz while draining")
+        eq(json.loads(raw)["error"]["code"], "UNAVAILABLE", "readyz error code while draining")
+        eq(hdrs.get("connection", "").lower(), "close", "Connection header while draining")
+        eq(hdrs.get("x-request-id"), "drain-check-1", "X-Request-Id while draining")
+        try:
+            socket.create_connection(("127.0.0.1", srv.port), timeout=2).close()
+            raise TestFailure("a new connection was accepted while draining")
+        except (ConnectionRefusedError, socket.timeout):
+            pass
+        raw_request(slow, body[10:])
+        st, hdrs, raw = read_answer(slow)
+        eq(st, 200, "the request in flight at the signal: %s" % short(raw))
+        eq(json.loads(raw)["status"], "STAGED", "its answer")
+        code = srv.proc.wait(timeout=SHUTDOWN_TIMEOUT_S + EXIT_MARGIN_S)
+        eq(code, 0, "exit code")
+        check(time.monotonic() - t0 < SHUTDOWN_TIMEOUT_S + EXIT_MARGIN_S, "exit within the bound")
+        slow.close()
+        idle.close()
+        srv.stop()
+        eq(srv.verify_report, "", "verify after the stop")
+    finally:
+        srv.stop()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_shutdown_timeout_cuts(env):
+    """A request that never completes does not hold the stop: the process
+    exits 0 at --shutdown-timeout and logs the request it cut."""
+    srv, tmp = shutdown_server("timeout", extra=["--shutdown-timeout", "1"])
+    try:
+        srv.start()
+        stuck = socket.create_connection(("127.0.0.1", srv.port))
+        raw_request(stuck, "POST /api/bookings/hold HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                    "Content-Length: 100\r\n\r\n{\"user")
+        time.sleep(0.2)
+        code, took = sigterm_and_wait(srv, 1)
+        eq(code, 0, "exit code with a request stuck")
+        check(0.9 < took < 1 + EXIT_MARGIN_S, "exit after %.2f s, --shutdown-timeout 1" % took)
+        log = srv.log_tail(200)
+        check(re.search(r"msg=stopped .*requests_cut=1", log), "the log does not count the cut request:\n" + log)
+        stuck.close()
+    finally:
+        srv.stop()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------
+# request logs, X-Request-Id, --config
+
+GENERATED_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+
+
+def log_lines(srv):
+    with open(srv.log_path, "rb") as f:
+        return f.read().decode("utf-8", "replace").splitlines()
+
+
+def logfmt(line):
+    """key=value pairs of one logfmt line (values unquoted, unescaped)."""
+    out = {}
+    for m in re.finditer(r'([a-z_]+)=("((?:[^"\\]|\\.)*)"|[^ ]*)', line):
+        v = m.group(2)
+        if v.startswith('"'):
+            v = json.loads(v)
+        out[m.group(1)] = v
+    return out
+
+
+def ids_and_log(fmt):
+    """Runs requests of many kinds against a server logging in fmt; returns
+    (list of (what, status, X-Request-Id sent, X-Request-Id answered)),
+    the parsed log lines and the raw log."""
+    tmp = tempfile.mkdtemp(prefix="boxoffice-ops-")
+    srv = FileServer(os.path.join(tmp, "log.db"), args=["--no-demo", "--log-level", "info", "--log-format", fmt],
+                     name="log-" + fmt)
+    seen = []
+    try:
+        srv.start()
+        c = srv.client(strict=False)
+        show = new_show(c, 2, 5)
+        user = unique_user("logger")
+        marker = "body-marker-%s" % os.getpid()
+
+        def req(what, method, path, rid=None, **kw):
+            hdrs = dict(kw.pop("headers", {}))
+            if rid is not None:
+                hdrs["X-Request-Id"] = rid
+            st, h, body, raw = c.request(method, path, headers=hdrs, **kw)
+            seen.append((what, st, rid, h.get("x-request-id")))
+            return st
+        req("healthz", "GET", "/healthz", "client-id.1:a_b-c")
+        req("healthz, no id", "GET", "/healthz")
+        req("healthz, no id again", "GET", "/healthz")
+        req("id too long", "GET", "/healthz", "x" * 65)
+        req("id with a space", "GET", "/healthz", "a b")
+        req("id with a quote", "GET", "/healthz", 'a"b')
+        req("404", "GET", "/nope", "id-404")
+        req("405", "DELETE", "/api/shows/1", "id-405")
+        req("HEAD", "HEAD", "/healthz", "id-head")
+        req("hold", "POST", "/api/bookings/hold", "id-hold",
+            body={"username": user, "showId": show["showId"], "seats": ["A1"], "note": marker})
+        req("hold 400", "POST", "/api/bookings/hold", "id-400", raw="{not json " + marker,
+            headers={"Content-Type": "application/json"})
+        req("415", "POST", "/api/bookings/hold", "id-415", raw="x", headers={"Content-Type": "text/plain"})
+        req("admin", "POST", "/api/admin/screens", "id-admin", body={"name": "S", "rows": 1, "seatsPerRow": 1},
+            headers={"Authorization": "Bearer " + srv.admin_token})
+        req("413", "POST", "/api/bookings/hold", "id-413", raw="x" * (70 * 1024),
+            headers={"Content-Type": "application/json"})
+        req("details", "GET", "/api/bookings/details?username=%s&booking_reference=BX-22222222" % user, "id-det")
+        c.close()
+        code, _ = sigterm_and_wait(srv, SHUTDOWN_TIMEOUT_S)
+        eq(code, 0, "exit code")
+        raw = "\n".join(log_lines(srv))  # before stop() removes the directory
+    finally:
+        srv.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return seen, raw, srv, marker
+
+
+def check_ids(seen):
+    generated = []
+    for what, st, sent, got in seen:
+        check(got, "%s (%d): no X-Request-Id in the answer" % (what, st))
+        if sent is not None and re.match(r"^[A-Za-z0-9._:-]{1,64}$", sent):
+            eq(got, sent, "%s: X-Request-Id echoed" % what)
+        else:
+            check(GENERATED_ID_RE.match(got), "%s: generated X-Request-Id %r" % (what, got))
+            check(got != sent, "%s: an invalid X-Request-Id was echoed" % what)
+            generated.append(got)
+    eq(len(set(generated)), len(generated), "generated request ids are distinct")
+
+
+def test_request_ids_and_logfmt_log(env):
+    """Every answer carries X-Request-Id (the client's when valid, else a
+    fresh one); every request is one logfmt line with time, method, path,
+    status, duration, bytes and that id; no body, header or token is logged."""
+    seen, raw, srv, marker = ids_and_log("logfmt")
+    check_ids(seen)
+    lines = [logfmt(l) for l in raw.splitlines() if "msg=request " in l]
+    by_id = {}
+    for f in lines:
+        for key in ("time", "level", "method", "route", "path", "status", "duration_ms", "bytes", "request_id"):
+            check(key in f, "log line without %s: %r" % (key, f))
+        check(re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", f["time"]), "time %r" % f["time"])
+        check(re.match(r"^\d+\.\d{3}$", f["duration_ms"]), "duration_ms %r" % f["duration_ms"])
+        by_id.setdefault(f["request_id"], []).append(f)
+    for what, st, sent, got in seen:
+        eq(len(by_id.get(got, [])), 1, "log lines of %s (id %s)" % (what, got))
+        f = by_id[got][0]
+        eq(int(f["status"]), st, "logged status of %s" % what)
+    hold = by_id["id-hold"][0]
+    eq((hold["method"], hold["path"]), ("POST", "/api/bookings/hold"), "the hold's line")
+    check(int(hold["bytes"]) > 100, "bytes of the hold's answer: %r" % hold["bytes"])
+    eq(by_id["id-head"][0]["method"], "HEAD", "HEAD is logged as HEAD")
+    for secret in (marker, srv.admin_token, "Bearer"):
+        check(secret not in raw, "the log contains %r" % secret)
+
+
+def test_json_log(env):
+    """--log-format json: every line of the log is one JSON object."""
+    seen, raw, srv, marker = ids_and_log("json")
+    check_ids(seen)
+    objs = []
+    for line in raw.splitlines():
+        try:
+            objs.append(json.loads(line))
+        except ValueError:
+            raise TestFailure("not a JSON line: %r" % line)
+    reqs = {o["request_id"]: o for o in objs if o.get("msg") == "request"}
+    for what, st, sent, got in seen:
+        check(got in reqs, "no JSON line for %s" % what)
+        eq(reqs[got]["status"], st, "status of %s (a JSON number)" % what)
+        check(isinstance(reqs[got]["duration_ms"], float) or isinstance(reqs[got]["duration_ms"], int),
+              "duration_ms is a number")
+    check(any(o.get("msg") == "serving" for o in objs), "no 'serving' line")
+    check(any(o.get("msg") == "stopped" for o in objs), "no 'stopped' line")
+    for secret in (marker, srv.admin_token):
+        check(secret not in raw, "the log contains %r" % secret)
+
+
+def test_no_password_in_logs(env):
+    """A database password in the URL (user:password@ or ?password=) never
+    reaches the log, whatever the format."""
+    for fmt in ("logfmt", "json"):
+        for url in ("postgres://bo:S3cretA@127.0.0.1:1/x", "postgres://bo@127.0.0.1:1/x?password=S3cretB&a=1"):
+            rc, out = sh([BIN, "serve", "--db", url, "--log-format", fmt, "--listen", "127.0.0.1:0"], timeout=30)
+            check(rc != 0, "serve on an unreachable database exited 0")
+            check("S3cret" not in out, "the password is in the output: %s" % out)
+            check("***" in out, "the URL is not shown redacted: %s" % out)
+
+
+def test_config_file(env):
+    """--config FILE / BOXOFFICE_CONFIG: KEY=value settings; the
+    environment wins over the file, flags over both; unknown BOXOFFICE_
+    keys and malformed lines are refused with the line number."""
+    tmp = tempfile.mkdtemp(prefix="boxoffice-ops-")
+    try:
+        conf = os.path.join(tmp, "env")
+        with open(conf, "w") as f:
+            f.write("# settings\n\nBOXOFFICE_DB=sqlite:%s/from-file.db\n"
+                    "export BOXOFFICE_HOLD_TTL=\"77\"\nPGAPPNAME=boxoffice-test\n" % tmp)
+        base = {k: v for k, v in os.environ.items() if not k.startswith("BOXOFFICE_") or k == "BOXOFFICE_BIN"}
+        runs = [
+            (["--config", conf], {}, "from-file.db"),
+            (["--config=" + conf], {}, "from-file.db"),
+            ([], {"BOXOFFICE_CONFIG": conf}, "from-file.db"),
+            (["--config", conf], {"BOXOFFICE_DB": "sqlite:%s/from-env.db" % tmp}, "from-env.db"),
+            (["--config", conf, "--db", "sqlite:%s/from-flag.db" % tmp],
+             {"BOXOFFICE_DB": "sqlite:%s/from-env.db" % tmp}, "from-flag.db"),
+        ]
+        for args, extra, made in runs:
+            for p in glob.glob(os.path.join(tmp, "*.db*")):
+                os.unlink(p)
+            rc, out = sh([BIN, "migrate"] + args, env=dict(base, **extra))
+            check(rc == 0, "migrate %s %s: %s" % (args, extra, out))
+            eq(sorted(os.path.basename(p) for p in glob.glob(os.path.join(tmp, "*.db"))), [made],
+               "database made by migrate %s %s" % (args, extra))
+        for text, words in (("BOXOFFICE_HOLD_TLL=5\n", ":1: unknown setting BOXOFFICE_HOLD_TLL"),
+                            ("# ok\nnot a setting\n", ":2: expected KEY=value"),
+                            ("BOXOFFICE_HOLD_TTL=abc\n", "--hold-ttl")):
+            bad = os.path.join(tmp, "bad")
+            with open(bad, "w") as f:
+                f.write(text)
+            rc, out = sh([BIN, "migrate", "--config", bad, "--db", "sqlite:%s/x.db" % tmp], env=base)
+            eq(rc, 2, "exit code for a config file with %r (%s)" % (text, out))
+            check(words in out, "expected %r in %r" % (words, out))
+        rc, out = sh([BIN, "migrate", "--config", os.path.join(tmp, "missing")], env=base)
+        check(rc == 2 and "missing" in out, "a missing config file: %d %s" % (rc, out))
+
+        # The hold TTL of the file reaches the server.
+        srv = FileServer(os.path.join(tmp, "ttl.db"), args=["--no-demo", "--config", conf], name="config").start()
+        try:
+            c = srv.client()
+            show = new_show(c, 1, 2)
+            b = expect(c.post("/api/bookings/hold", {"username": unique_user("cfg"), "showId": show["showId"],
+                                                     "seats": ["A1"]}), 200, "hold")
+            from harness import parse_time
+            eq(parse_time(b["expiresAt"]) - parse_time(b["createdAt"]), 77000, "hold TTL from the config file")
+        finally:
+            srv.stop()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -552,7 +1001,19 @@ TESTS = [
     ("upgrade: a newer schema is refused with a clear message", test_newer_schema_refused),
     ("upgrade: migrations numbered, released ones unchanged", test_migrations_forward_only),
     ("install: make install DESTDIR PREFIX, systemd-analyze verify", test_make_install),
+    ("man page: every command and option of --help, no other", test_man_page_matches_help),
+    ("backup: refusals (PostgreSQL, itself, not a database, newer schema)", test_backup_restore_refusals),
+    ("shutdown: SIGTERM under write load loses nothing, exits 0 in time", test_shutdown_under_load),
+    ("shutdown: in-flight request finished, /readyz 503, no new connections", test_shutdown_drains_in_flight),
+    ("shutdown: --shutdown-timeout cuts a stuck request", test_shutdown_timeout_cuts),
+    ("logs: X-Request-Id on every answer; one logfmt line per request, no secrets", test_request_ids_and_logfmt_log),
+    ("logs: --log-format json, every line one JSON object", test_json_log),
+    ("logs: no database password", test_no_password_in_logs),
+    ("--config FILE / BOXOFFICE_CONFIG; environment and flags win", test_config_file),
 ]
+if not ON_POSTGRES:
+    TESTS.append(("backup under load, verify the copy, restore: every earlier booking there",
+                  test_backup_under_load))
 
 
 if __name__ == "__main__":
