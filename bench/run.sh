@@ -141,3 +141,13 @@ echo
 echo "| backend | /healthz req/s (reference) | seat map req/s (ratio) | durable holds/s (ratio) | holds+confirms/s (ratio) | seat map p99 | hold/confirm p99 | non-200 |"
 echo "|---|---|---|---|---|---|---|---|"
 printf '%s\n' "${ROWS[@]}"
+
+# Connection hygiene at full size (issue 12): 4,200 slowloris, 10,000 idle
+# and 50 endless uploads from 127.0.0.1 while 127.0.0.2 is served; the
+# server runs with its default limits. BENCH_FLOOD=0 skips it.
+if [ "${BENCH_FLOOD:-1}" != 0 ]; then
+	echo
+	BOXOFFICE_BIN=$BIN /usr/bin/python3 tests/http/test_flood.py --slowloris 4200 --idle 10000 \
+		--uploads 50 --seconds 30 --p99-ms 50 | grep -E '^# (attack|victim)|passed'
+fi
+
