@@ -178,6 +178,7 @@ for build in release:build asan:build-asan; do
 	tag=${build%%:*}
 	dir=${build#*:}
 	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "unit-$tag" tap "$dir/tests/unit_tests"
+	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "unit-ratelimit-$tag" tap "$dir/tests/ratelimit_tests"
 	# Connection limits and framing live below the store: one backend.
 	BOXOFFICE_BIN="$ROOT/$dir/boxoffice" \
 		run_suite "hygiene-$tag" summary /usr/bin/python3 tests/http/test_hygiene.py
