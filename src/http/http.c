@@ -150,12 +150,41 @@ static uint32_t http_peer_be(struct MHD_Connection *conn)
 	return ((const struct sockaddr_in *)(const void *)ci->client_addr)->sin_addr.s_addr;
 }
 
+/* Every X-Forwarded-For line joined with commas, as RFC 9110 reads
+ * repeated fields: haproxy adds its own line after the client's. */
+struct http_xff {
+	char *text;
+	size_t len;
+};
+
+static enum MHD_Result http_xff_add(void *cls, enum MHD_ValueKind kind, const char *key,
+                                    size_t key_size, const char *value, size_t value_size)
+{
+	struct http_xff *x = cls;
+	(void)kind;
+
+	if (value == NULL || key_size != 15 || strncasecmp(key, "X-Forwarded-For", 15) != 0)
+		return MHD_YES;
+	char *p = realloc(x->text, x->len + value_size + 2);
+	if (p == NULL)
+		return MHD_NO;
+	if (x->len > 0)
+		p[x->len++] = ',';
+	memcpy(p + x->len, value, value_size);
+	x->len += value_size;
+	p[x->len] = '\0';
+	x->text = p;
+	return MHD_YES;
+}
+
 const char *http_client_addr(struct http_request *req)
 {
 	if (!req->have_addr) {
-		const char *xff =
-		    MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, "X-Forwarded-For");
-		http_limits_client_addr(req->srv->limits, http_peer_be(req->conn), xff, req->addr);
+		struct http_xff x = {NULL, 0};
+		MHD_get_connection_values_n(req->conn, MHD_HEADER_KIND, http_xff_add, &x);
+		http_limits_client_addr(req->srv->limits, http_peer_be(req->conn), x.text,
+		                        req->addr);
+		free(x.text);
 		req->have_addr = 1;
 	}
 	return req->addr;
