@@ -36,14 +36,14 @@ test:
 	@cmake --preset tsan >/dev/null
 	@cmake --build build-tsan -j$(JOBS) --target boxoffice contract_tests model_tests
 	@cmake --preset fuzz >/dev/null
-	@cmake --build build-fuzz -j$(JOBS)
+	@cmake --build build-fuzz -j$(JOBS) --target fuzz_targets
 	@tests/run_all.sh
 
 FUZZ_SECONDS ?= 300
 fuzz:
 	@scripts/deps.sh test
 	@cmake --preset fuzz >/dev/null
-	@cmake --build build-fuzz -j$(JOBS)
+	@cmake --build build-fuzz -j$(JOBS) --target fuzz_targets
 	@FUZZ_RUNS=0 FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
 bench:
