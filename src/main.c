@@ -642,8 +642,6 @@ static int main_serve(const struct options *o)
 	    .host = o->host,
 	    .port = (uint16_t)o->port,
 	    .threads = (unsigned)o->threads,
-	    .handler = api_handle,
-	    .handler_arg = srv.api,
 	    .conn_max = (unsigned)o->conn_max,
 	    .conn_per_ip = (unsigned)o->conn_per_ip,
 	    .idle_timeout_s = (unsigned)o->idle_timeout,
@@ -653,6 +651,7 @@ static int main_serve(const struct options *o)
 	    .done = main_request_done,
 	    .done_arg = &srv,
 	};
+	api_http_hooks(srv.api, &hcfg);
 	if (http_start(&hcfg, &http) != 0)
 		goto out;
 	if (log_enabled(LOG_INFO)) {

@@ -1,8 +1,8 @@
 /* api.h - the HTTP API of API.md on top of the store.
  *
- * One file per resource (api_shows.c, api_bookings.c, api_admin.c); this
- * module routes, parses and answers. JSON in -> validated command -> store
- * -> JSON out. Bad input is refused here, before any storage work. */
+ * JSON in -> validated command -> store -> JSON out. Bad input is refused
+ * here, before any storage work. api_internal.h says which file of api/
+ * owns what (routes, parsing, errors, the write path, ...). */
 #ifndef BOXOFFICE_API_API_H
 #define BOXOFFICE_API_API_H
 
@@ -10,14 +10,20 @@
 #include "store/store.h"
 
 struct api_config {
-	int max_seats_per_request;
-	const char *admin_token; /* NULL: the admin API answers 404 */
+	int max_seats_per_request; /* 1..BOOKING_SEATS_MAX */
+	const char *admin_token;   /* NULL: the admin API answers 404 */
 };
 
 struct api;
 
+/* Returns 0 and the API in *out, or -1 out of memory. st must outlive it. */
 int api_create(const struct api_config *cfg, struct store *st, struct api **out);
 void api_destroy(struct api *api);
+
+/* Registers the API with an http_config: its request handler, and the
+ * error hook through which http/'s protocol errors (413) get the API's
+ * error answers. */
+void api_http_hooks(struct api *api, struct http_config *cfg);
 
 /* The http_handler_fn of the server; arg is the struct api. */
 void api_handle(void *arg, struct http_request *req);

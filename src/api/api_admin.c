@@ -1,9 +1,9 @@
-/* api_admin.c - creating screens, movies and shows; cancelling shows.
+/* api_admin.c - creating screens, movies and shows; cancelling shows
+ * (API.md 10).
  *
  * Only with "Authorization: Bearer <admin token>". Without a configured
  * token the admin API does not exist (404), so a default install exposes
  * nothing. Tokens are compared in constant time. */
-#include <stdlib.h>
 #include <string.h>
 
 #include "api/api_internal.h"
@@ -13,6 +13,8 @@ enum {
 	ADMIN_SEATS_MAX = 100000,
 	ADMIN_DURATION_MAX = 24 * 60,
 };
+
+static const char admin_bearer[] = "Bearer ";
 
 static int admin_token_equal(const char *a, const char *b)
 {
@@ -28,15 +30,15 @@ static int admin_token_equal(const char *a, const char *b)
 static int admin_check(struct api *api, struct http_request *req)
 {
 	const char *auth = http_header(req, "Authorization");
+	const size_t n = sizeof(admin_bearer) - 1;
 
 	if (api->cfg.admin_token == NULL || api->cfg.admin_token[0] == '\0') {
-		api_error(req, 404, "NOT_FOUND", "there is nothing at this path", NULL, 0);
+		api_error(req, API_ERR_NOT_FOUND, NULL);
 		return -1;
 	}
-	if (auth == NULL || strncmp(auth, "Bearer ", 7) != 0 ||
-	    !admin_token_equal(auth + 7, api->cfg.admin_token)) {
-		api_error(req, 401, "UNAUTHORIZED", "a valid admin bearer token is required", NULL,
-		          0);
+	if (auth == NULL || strncmp(auth, admin_bearer, n) != 0 ||
+	    !admin_token_equal(auth + n, api->cfg.admin_token)) {
+		api_error(req, API_ERR_UNAUTHORIZED, NULL);
 		return -1;
 	}
 	return 0;
@@ -47,19 +49,14 @@ static int admin_answer(const struct store_cmd *cmd, unsigned *status, char **bo
 {
 	struct jbuf b;
 
-	if (cmd->outcome == OUTCOME_INVALID_REQUEST) {
-		jbuf_init(&b, 160);
-		api_error_json(&b, "INVALID_REQUEST",
-		               "'showTime' must be in the future and on or before the movie's "
-		               "lastShowDate",
-		               NULL, 0);
-		return api_answer_take(&b, 400, status, body, len);
-	}
-	if (cmd->outcome != OUTCOME_CREATED && cmd->outcome != OUTCOME_OK) {
-		jbuf_init(&b, 160);
-		unsigned code = api_outcome_json(&b, cmd->outcome, NULL, 0);
-		return api_answer_take(&b, code, status, body, len);
-	}
+	if (cmd->outcome == OUTCOME_INVALID_REQUEST)
+		/* The only invalid input the store finds is the show's time. */
+		return api_error_answer(cmd,
+		                        "'showTime' must be in the future and on or before the "
+		                        "movie's lastShowDate",
+		                        status, body, len);
+	if (cmd->outcome != OUTCOME_CREATED && cmd->outcome != OUTCOME_OK)
+		return api_error_answer(cmd, NULL, status, body, len);
 	jbuf_init(&b, 256);
 	switch (cmd->op) {
 	case STORE_OP_CREATE_SCREEN:
@@ -108,115 +105,111 @@ static int admin_answer(const struct store_cmd *cmd, unsigned *status, char **bo
 	return api_answer_take(&b, cmd->op == STORE_OP_CANCEL_SHOW ? 200 : 201, status, body, len);
 }
 
-/* Checks the token, parses the body and makes the pending command. */
-static struct api_pending *admin_begin(struct api *api, struct http_request *req, enum store_op op,
-                                       json_t **obj)
+/* Parses the fields of an admin create's body into cmd. */
+typedef int (*admin_parse_fn)(struct api *api, json_t *obj, struct store_cmd *cmd,
+                              struct api_bad *bad);
+
+/* The one shape of every admin create: the token, the body, the op's
+ * fields; refused before any storage work, else submitted. */
+static void admin_write(struct api *api, struct http_request *req, enum store_op op,
+                        admin_parse_fn parse)
 {
-	struct api_pending *p;
+	struct api_bad bad;
 
 	if (admin_check(api, req) != 0)
-		return NULL;
-	*obj = api_parse_object(req);
-	if (*obj == NULL)
-		return NULL;
-	p = api_pending_new(api, req, admin_answer);
+		return;
+	json_t *obj = api_request_object(req);
+	if (obj == NULL)
+		return;
+	struct api_pending *p = api_pending_new(api, req, admin_answer);
 	if (p == NULL) {
-		json_decref(*obj);
-		return NULL;
+		json_decref(obj);
+		return;
 	}
 	p->cmd.op = op;
-	return p;
+	int ok = parse(api, obj, &p->cmd, &bad) == 0;
+	json_decref(obj);
+	if (!ok) {
+		api_error_bad(req, &bad);
+		api_pending_drop(p);
+		return;
+	}
+	api_submit(p);
 }
 
-static void admin_finish(struct api_pending *p, json_t *obj, int ok)
+static int admin_parse_screen(struct api *api, json_t *obj, struct store_cmd *cmd,
+                              struct api_bad *bad)
 {
-	json_decref(obj);
-	if (ok)
-		api_submit(p);
-	else
-		free(p);
+	long rows, per_row;
+	(void)api;
+
+	if (api_parse_string(obj, "name", NAME_MAX_LEN, cmd->name, bad) != 0 ||
+	    api_parse_int(obj, "rows", 1, SEAT_ROWS_MAX, &rows, bad) != 0 ||
+	    api_parse_int(obj, "seatsPerRow", 1, SEAT_NUMBER_MAX, &per_row, bad) != 0)
+		return -1;
+	if (rows * per_row > ADMIN_SEATS_MAX)
+		return api_bad_request(bad, "a screen has at most %d seats", ADMIN_SEATS_MAX);
+	cmd->rows = (int)rows;
+	cmd->seats_per_row = (int)per_row;
+	return 0;
+}
+
+static int admin_parse_movie(struct api *api, json_t *obj, struct store_cmd *cmd,
+                             struct api_bad *bad)
+{
+	long duration;
+	(void)api;
+
+	if (api_parse_string(obj, "name", NAME_MAX_LEN, cmd->name, bad) != 0 ||
+	    api_parse_int(obj, "durationMinutes", 1, ADMIN_DURATION_MAX, &duration, bad) != 0 ||
+	    api_parse_date(obj, "lastShowDate", cmd->last_show_date, bad) != 0)
+		return -1;
+	cmd->duration_minutes = (int)duration;
+	return 0;
+}
+
+static int admin_parse_show(struct api *api, json_t *obj, struct store_cmd *cmd,
+                            struct api_bad *bad)
+{
+	if (api_parse_id(obj, "movieId", &cmd->movie_id, bad) != 0 ||
+	    api_parse_id(obj, "screenId", &cmd->screen_id, bad) != 0 ||
+	    api_parse_time(obj, "showTime", &cmd->show_time, bad) != 0)
+		return -1;
+	if (cmd->show_time <= store_now(api->store))
+		return api_bad_request(bad, "'showTime' must be in the future");
+	return 0;
 }
 
 void api_admin_screens(struct api *api, struct http_request *req, const char *seg)
 {
-	json_t *obj;
-	struct api_pending *p = admin_begin(api, req, STORE_OP_CREATE_SCREEN, &obj);
-	long rows, per_row;
 	(void)seg;
-
-	if (p == NULL)
-		return;
-	int ok = api_field_string(req, obj, "name", NAME_MAX_LEN, p->cmd.name) == 0 &&
-	         api_field_int(req, obj, "rows", 1, SEAT_ROWS_MAX, &rows) == 0 &&
-	         api_field_int(req, obj, "seatsPerRow", 1, SEAT_NUMBER_MAX, &per_row) == 0;
-	if (ok && rows * per_row > ADMIN_SEATS_MAX) {
-		api_bad_request(req, "a screen has at most 100000 seats");
-		ok = 0;
-	}
-	p->cmd.rows = ok ? (int)rows : 0;
-	p->cmd.seats_per_row = ok ? (int)per_row : 0;
-	admin_finish(p, obj, ok);
+	admin_write(api, req, STORE_OP_CREATE_SCREEN, admin_parse_screen);
 }
 
 void api_admin_movies(struct api *api, struct http_request *req, const char *seg)
 {
-	json_t *obj;
-	struct api_pending *p = admin_begin(api, req, STORE_OP_CREATE_MOVIE, &obj);
-	long duration;
-	int y, m, d;
 	(void)seg;
-
-	if (p == NULL)
-		return;
-	int ok = api_field_string(req, obj, "name", NAME_MAX_LEN, p->cmd.name) == 0 &&
-	         api_field_int(req, obj, "durationMinutes", 1, ADMIN_DURATION_MAX, &duration) == 0;
-	if (ok) {
-		json_t *date = json_object_get(obj, "lastShowDate");
-		if (!json_is_string(date) || json_string_length(date) != 10 ||
-		    timefmt_parse_date(json_string_value(date), &y, &m, &d) != 0) {
-			api_bad_request(req,
-			                "'lastShowDate' must be a date such as \"2026-12-31\"");
-			ok = 0;
-		} else {
-			memcpy(p->cmd.last_show_date, json_string_value(date), 11);
-			p->cmd.duration_minutes = (int)duration;
-		}
-	}
-	admin_finish(p, obj, ok);
+	admin_write(api, req, STORE_OP_CREATE_MOVIE, admin_parse_movie);
 }
 
 void api_admin_shows(struct api *api, struct http_request *req, const char *seg)
 {
-	json_t *obj;
-	struct api_pending *p = admin_begin(api, req, STORE_OP_CREATE_SHOW, &obj);
 	(void)seg;
-
-	if (p == NULL)
-		return;
-	int ok = api_field_id(req, obj, "movieId", &p->cmd.movie_id) == 0 &&
-	         api_field_id(req, obj, "screenId", &p->cmd.screen_id) == 0;
-	if (ok) {
-		json_t *t = json_object_get(obj, "showTime");
-		if (!json_is_string(t) ||
-		    timefmt_parse(json_string_value(t), &p->cmd.show_time) != 0) {
-			api_bad_request(req, "'showTime' must be an RFC 3339 time such as "
-			                     "\"2026-11-25T19:30:00.000Z\"");
-			ok = 0;
-		} else if (p->cmd.show_time <= store_now(api->store)) {
-			api_bad_request(req, "'showTime' must be in the future");
-			ok = 0;
-		}
-	}
-	admin_finish(p, obj, ok);
+	admin_write(api, req, STORE_OP_CREATE_SHOW, admin_parse_show);
 }
 
 void api_admin_show_cancel(struct api *api, struct http_request *req, const char *seg)
 {
 	struct api_pending *p;
+	struct api_bad bad;
 	int64_t show_id;
 
-	if (admin_check(api, req) != 0 || api_path_id(req, seg, &show_id) != 0)
+	if (admin_check(api, req) != 0)
 		return;
+	if (api_parse_path_id(seg, &show_id, &bad) != 0) {
+		api_error_bad(req, &bad);
+		return;
+	}
 	p = api_pending_new(api, req, admin_answer);
 	if (p == NULL)
 		return;

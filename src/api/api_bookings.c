@@ -1,158 +1,158 @@
-/* api_bookings.c - holds, confirms, releases, cancels and booking reads.
+/* api_bookings.c - holds, confirms, releases, cancels and booking reads
+ * (API.md 3-8b), and the booking object every one of them answers with.
  *
  * Each write validates its body completely, then becomes one store
  * command; the answer is written after the store's commit. */
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api_internal.h"
+
+static void bookings_json(struct jbuf *b, const struct booking *bk)
+{
+	jbuf_lit(b, "{\"bookingReference\":");
+	jbuf_str(b, bk->reference);
+	jbuf_lit(b, ",\"status\":");
+	jbuf_str(b, booking_status_name(bk->status));
+	jbuf_lit(b, ",\"username\":");
+	jbuf_str(b, bk->username);
+	jbuf_lit(b, ",\"showId\":");
+	jbuf_int(b, bk->show_id);
+	jbuf_lit(b, ",\"movieName\":");
+	jbuf_str(b, bk->movie_name);
+	jbuf_lit(b, ",\"screenName\":");
+	jbuf_str(b, bk->screen_name);
+	jbuf_lit(b, ",\"showTime\":");
+	jbuf_time(b, bk->show_time);
+	jbuf_lit(b, ",\"seats\":");
+	jbuf_seats(b, bk->seats, (size_t)bk->nseats);
+	jbuf_lit(b, ",\"totalSeats\":");
+	jbuf_int(b, bk->nseats);
+	jbuf_lit(b, ",\"createdAt\":");
+	jbuf_time(b, bk->created_at);
+	jbuf_lit(b, ",\"expiresAt\":");
+	jbuf_time(b, bk->status == BOOKING_STAGED ? bk->expires_at : 0);
+	jbuf_lit(b, ",\"confirmedAt\":");
+	jbuf_time(b, bk->confirmed_at);
+	jbuf_lit(b, ",\"cancelledAt\":");
+	jbuf_time(b, bk->cancelled_at);
+	jbuf_lit(b, "}");
+}
 
 /* The answer of a booking write: the booking, or the outcome's error. A
  * store_answer_fn: it may run inside the store's transaction. */
 static int bookings_answer(const struct store_cmd *cmd, unsigned *status, char **body, size_t *len)
 {
 	struct jbuf b;
-	unsigned code = 200;
 
-	jbuf_init(&b, 512);
 	if (cmd->outcome != OUTCOME_OK)
-		code = api_outcome_json(&b, cmd->outcome, cmd->bad, cmd->nbad);
-	else
-		api_booking_json(&b, &cmd->booking);
-	return api_answer_take(&b, code, status, body, len);
+		return api_error_answer(cmd, NULL, status, body, len);
+	jbuf_init(&b, 512);
+	bookings_json(&b, &cmd->booking);
+	return api_answer_take(&b, 200, status, body, len);
 }
 
-/* Reads username and showId, the fields every booking write has. */
-static struct api_pending *bookings_begin(struct api *api, struct http_request *req,
-                                          enum store_op op, json_t **obj)
+/* Parses the fields of a booking write's body into cmd. */
+typedef int (*bookings_parse_fn)(struct api *api, json_t *obj, struct store_cmd *cmd,
+                                 struct api_bad *bad);
+
+/* The one shape of every booking write: the body, username and (but for
+ * cancel) showId, then the op's own fields; refused before any storage
+ * work, else submitted. */
+static void bookings_write(struct api *api, struct http_request *req, enum store_op op,
+                           bookings_parse_fn parse)
 {
-	struct api_pending *p;
+	struct api_bad bad;
+	json_t *obj = api_request_object(req);
 
-	*obj = api_parse_object(req);
-	if (*obj == NULL)
-		return NULL;
-	p = api_pending_new(api, req, bookings_answer);
-	if (p == NULL)
-		goto fail;
-	p->cmd.op = op;
-	if (api_field_username(req, *obj, p->cmd.username) != 0)
-		goto fail;
-	if (op != STORE_OP_CANCEL && api_field_id(req, *obj, "showId", &p->cmd.show_id) != 0)
-		goto fail;
-	return p;
-fail:
-	free(p);
-	json_decref(*obj);
-	return NULL;
-}
-
-static void bookings_finish(struct api_pending *p, json_t *obj, int ok)
-{
-	json_decref(obj);
-	if (ok)
-		api_submit(p);
-	else
-		free(p);
-}
-
-static void bookings_with_seats(struct api *api, struct http_request *req, enum store_op op)
-{
-	json_t *obj;
-	struct api_pending *p = bookings_begin(api, req, op, &obj);
-
-	if (p == NULL)
+	if (obj == NULL)
 		return;
-	int ok = api_field_seats(req, obj, api->cfg.max_seats_per_request, p->cmd.seats,
-	                         &p->cmd.nseats) == 0;
-	bookings_finish(p, obj, ok);
+	struct api_pending *p = api_pending_new(api, req, bookings_answer);
+	if (p == NULL) {
+		json_decref(obj);
+		return;
+	}
+	p->cmd.op = op;
+	int ok =
+	    api_parse_username(obj, p->cmd.username, &bad) == 0 &&
+	    (op == STORE_OP_CANCEL || api_parse_id(obj, "showId", &p->cmd.show_id, &bad) == 0) &&
+	    parse(api, obj, &p->cmd, &bad) == 0;
+	json_decref(obj);
+	if (!ok) {
+		api_error_bad(req, &bad);
+		api_pending_drop(p);
+		return;
+	}
+	api_submit(p);
+}
+
+static int bookings_parse_seats(struct api *api, json_t *obj, struct store_cmd *cmd,
+                                struct api_bad *bad)
+{
+	return api_parse_seats(obj, api->cfg.max_seats_per_request, cmd->seats, &cmd->nseats, bad);
+}
+
+static int bookings_parse_release(struct api *api, json_t *obj, struct store_cmd *cmd,
+                                  struct api_bad *bad)
+{
+	json_t *seats = json_object_get(obj, "seats");
+
+	if (seats == NULL || json_is_null(seats)) {
+		cmd->all_seats = true;
+		return 0;
+	}
+	return bookings_parse_seats(api, obj, cmd, bad);
+}
+
+static int bookings_parse_best(struct api *api, json_t *obj, struct store_cmd *cmd,
+                               struct api_bad *bad)
+{
+	long count;
+	int split;
+
+	if (api_parse_int(obj, "count", 1, api->cfg.max_seats_per_request, &count, bad) != 0 ||
+	    api_parse_bool(obj, "allowSplit", &split, bad) != 0)
+		return -1;
+	cmd->count = (int)count;
+	cmd->allow_split = split;
+	return 0;
+}
+
+static int bookings_parse_cancel(struct api *api, json_t *obj, struct store_cmd *cmd,
+                                 struct api_bad *bad)
+{
+	(void)api;
+	return api_parse_reference_field(obj, "bookingReference", cmd->reference, bad);
 }
 
 void api_bookings_hold(struct api *api, struct http_request *req, const char *seg)
 {
 	(void)seg;
-	bookings_with_seats(api, req, STORE_OP_HOLD);
+	bookings_write(api, req, STORE_OP_HOLD, bookings_parse_seats);
 }
 
 void api_bookings_confirm(struct api *api, struct http_request *req, const char *seg)
 {
 	(void)seg;
-	bookings_with_seats(api, req, STORE_OP_CONFIRM);
+	bookings_write(api, req, STORE_OP_CONFIRM, bookings_parse_seats);
 }
 
 void api_bookings_release(struct api *api, struct http_request *req, const char *seg)
 {
-	json_t *obj;
-	struct api_pending *p = bookings_begin(api, req, STORE_OP_RELEASE, &obj);
 	(void)seg;
-
-	if (p == NULL)
-		return;
-	int ok = 1;
-	if (json_object_get(obj, "seats") == NULL || json_is_null(json_object_get(obj, "seats")))
-		p->cmd.all_seats = true;
-	else
-		ok = api_field_seats(req, obj, api->cfg.max_seats_per_request, p->cmd.seats,
-		                     &p->cmd.nseats) == 0;
-	bookings_finish(p, obj, ok);
+	bookings_write(api, req, STORE_OP_RELEASE, bookings_parse_release);
 }
 
 void api_bookings_hold_best(struct api *api, struct http_request *req, const char *seg)
 {
-	json_t *obj;
-	struct api_pending *p = bookings_begin(api, req, STORE_OP_HOLD_BEST, &obj);
-	long count;
 	(void)seg;
-
-	if (p == NULL)
-		return;
-	int ok = api_field_int(req, obj, "count", 1, api->cfg.max_seats_per_request, &count) == 0;
-	if (ok) {
-		json_t *split = json_object_get(obj, "allowSplit");
-		p->cmd.count = (int)count;
-		if (split != NULL && !json_is_boolean(split)) {
-			api_bad_request(req, "'allowSplit' must be true or false");
-			ok = 0;
-		}
-		p->cmd.allow_split = json_is_true(split);
-	}
-	bookings_finish(p, obj, ok);
-}
-
-/* References are upper case; input may be any case. Returns 0 when the
- * text has the shape of a reference. */
-static int bookings_reference(const char *in, char out[BOOKING_REF_SIZE])
-{
-	size_t n = strlen(in);
-
-	if (n >= BOOKING_REF_SIZE || !booking_ref_valid(in))
-		return -1;
-	for (size_t i = 0; i <= n; i++)
-		out[i] = (char)toupper((unsigned char)in[i]);
-	return 0;
+	bookings_write(api, req, STORE_OP_HOLD_BEST, bookings_parse_best);
 }
 
 void api_bookings_cancel(struct api *api, struct http_request *req, const char *seg)
 {
-	json_t *obj;
-	struct api_pending *p = bookings_begin(api, req, STORE_OP_CANCEL, &obj);
 	(void)seg;
-
-	if (p == NULL)
-		return;
-	json_t *ref = json_object_get(obj, "bookingReference");
-	if (!json_is_string(ref) || json_string_length(ref) == 0) {
-		api_bad_request(req, "'bookingReference' must be a non-empty string");
-		bookings_finish(p, obj, 0);
-		return;
-	}
-	if (bookings_reference(json_string_value(ref), p->cmd.reference) != 0) {
-		/* Not shaped like any reference: it cannot exist. */
-		api_outcome_error(req, OUTCOME_BOOKING_NOT_FOUND, NULL, 0);
-		bookings_finish(p, obj, 0);
-		return;
-	}
-	bookings_finish(p, obj, 1);
+	bookings_write(api, req, STORE_OP_CANCEL, bookings_parse_cancel);
 }
 
 void api_bookings_details(struct api *api, struct http_request *req, const char *seg)
@@ -163,33 +163,38 @@ void api_bookings_details(struct api *api, struct http_request *req, const char 
 	const char *alias = http_query(req, "bookingReference");
 	struct booking bk;
 	enum outcome o = OUTCOME_UNAVAILABLE;
+	struct api_bad bad;
 	struct jbuf b;
 	(void)seg;
 
-	if (api_query_username(req, username) != 0)
+	if (api_parse_username_query(http_query(req, "username"), username, &bad) != 0) {
+		api_error_bad(req, &bad);
 		return;
+	}
 	if (ref != NULL && alias != NULL && strcmp(ref, alias) != 0) {
-		api_bad_request(req, "'booking_reference' and 'bookingReference' differ");
+		api_error(req, api_err_of(OUTCOME_INVALID_REQUEST),
+		          "'booking_reference' and 'bookingReference' differ");
 		return;
 	}
 	if (ref == NULL)
 		ref = alias;
 	if (ref == NULL || *ref == '\0') {
-		api_bad_request(req, "query parameter 'booking_reference' is required");
+		api_error(req, api_err_of(OUTCOME_INVALID_REQUEST),
+		          "query parameter 'booking_reference' is required");
 		return;
 	}
-	if (bookings_reference(ref, reference) != 0) {
-		api_outcome_error(req, OUTCOME_BOOKING_NOT_FOUND, NULL, 0);
+	if (api_parse_reference(ref, reference, &bad) != 0) {
+		api_error_bad(req, &bad);
 		return;
 	}
 	if (store_booking_details(api->store, username, reference, &bk, &o) != 0)
 		o = OUTCOME_UNAVAILABLE;
 	if (o != OUTCOME_OK) {
-		api_outcome_error(req, o, NULL, 0);
+		api_error(req, api_err_of(o), NULL);
 		return;
 	}
 	jbuf_init(&b, 512);
-	api_booking_json(&b, &bk);
+	bookings_json(&b, &bk);
 	api_send(req, 200, &b);
 }
 
@@ -197,14 +202,17 @@ void api_bookings_user(struct api *api, struct http_request *req, const char *se
 {
 	char username[USERNAME_MAX + 1];
 	struct booking *list;
+	struct api_bad bad;
 	size_t n;
 	struct jbuf b;
 	(void)seg;
 
-	if (api_query_username(req, username) != 0)
+	if (api_parse_username_query(http_query(req, "username"), username, &bad) != 0) {
+		api_error_bad(req, &bad);
 		return;
+	}
 	if (store_user_bookings(api->store, username, &list, &n) != 0) {
-		api_outcome_error(req, OUTCOME_UNAVAILABLE, NULL, 0);
+		api_error(req, api_err_of(OUTCOME_UNAVAILABLE), NULL);
 		return;
 	}
 	jbuf_init(&b, 64 + n * 512);
@@ -212,7 +220,7 @@ void api_bookings_user(struct api *api, struct http_request *req, const char *se
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0)
 			jbuf_lit(&b, ",");
-		api_booking_json(&b, &list[i]);
+		bookings_json(&b, &list[i]);
 	}
 	jbuf_lit(&b, "]");
 	free(list);

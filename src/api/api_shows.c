@@ -1,101 +1,13 @@
 /* api_shows.c - GET /api/shows/active and GET /api/shows/{id}.
  *
- * The seat map is the hottest read, so its JSON is cached per show. The
- * writer never builds JSON: after a commit it only invalidates (drops the
- * cached body and bumps the show's generation). A reader rebuilds on a miss
- * and installs its body only if the generation did not move while it was
- * reading, so a body older than a commit is never installed. A cached body
- * also goes stale on its own when its earliest hold expires (lazy expiry). */
+ * The seat map (API.md 2) is answered from seatmap_cache.c when it can be;
+ * on a miss it is read from the store and written straight into a buffer
+ * (no JSON tree: this is the hottest read). */
 #include <stdlib.h>
-#include <string.h>
 
 #include "api/api_internal.h"
 
-enum {
-	SEATMAP_BUCKETS = 1024,
-	/* A cached map is rebuilt at least this often, whatever happens: it
-	 * bounds staleness should another node's notification be lost. */
-	SEATMAP_MAX_AGE_MS = 1000,
-};
-
-struct seatmap_entry {
-	int64_t show_id;
-	uint64_t generation;
-	struct http_body *body; /* NULL when invalid */
-	int64_t stale_at;       /* earliest live hold expiry in body */
-	struct seatmap_entry *next;
-};
-
-struct seatmap_cache {
-	pthread_mutex_t lock;
-	uint64_t epoch; /* bumped by every invalidation */
-	struct seatmap_entry *buckets[SEATMAP_BUCKETS];
-};
-
-struct seatmap_cache *seatmap_cache_new(void)
-{
-	struct seatmap_cache *c = calloc(1, sizeof(*c));
-
-	if (c != NULL)
-		pthread_mutex_init(&c->lock, NULL);
-	return c;
-}
-
-void seatmap_cache_free(struct seatmap_cache *c)
-{
-	if (c == NULL)
-		return;
-	for (size_t i = 0; i < SEATMAP_BUCKETS; i++) {
-		struct seatmap_entry *e = c->buckets[i];
-		while (e != NULL) {
-			struct seatmap_entry *next = e->next;
-			http_body_unref(e->body);
-			free(e);
-			e = next;
-		}
-	}
-	pthread_mutex_destroy(&c->lock);
-	free(c);
-}
-
-static struct seatmap_entry **seatmap_slot(struct seatmap_cache *c, int64_t show_id)
-{
-	return &c->buckets[(uint64_t)show_id % SEATMAP_BUCKETS];
-}
-
-static struct seatmap_entry *seatmap_find(struct seatmap_cache *c, int64_t show_id)
-{
-	for (struct seatmap_entry *e = *seatmap_slot(c, show_id); e != NULL; e = e->next)
-		if (e->show_id == show_id)
-			return e;
-	return NULL;
-}
-
-static void seatmap_entry_invalidate(struct seatmap_entry *e)
-{
-	e->generation++;
-	http_body_unref(e->body);
-	e->body = NULL;
-}
-
-void seatmap_cache_invalidate(struct seatmap_cache *c, int64_t show_id)
-{
-	pthread_mutex_lock(&c->lock);
-	c->epoch++;
-	if (show_id == 0) {
-		/* Anything may have changed (e.g. missed notifications). */
-		for (size_t i = 0; i < SEATMAP_BUCKETS; i++)
-			for (struct seatmap_entry *e = c->buckets[i]; e != NULL; e = e->next)
-				seatmap_entry_invalidate(e);
-	} else {
-		struct seatmap_entry *e = seatmap_find(c, show_id);
-		if (e != NULL)
-			seatmap_entry_invalidate(e);
-	}
-	pthread_mutex_unlock(&c->lock);
-}
-
-static void seatmap_json(struct jbuf *b, const struct show_details *d)
+static void shows_seatmap_json(struct jbuf *b, const struct show_details *d)
 {
 	jbuf_lit(b, "{\"showId\":");
 	jbuf_int(b, d->show_id);
@@ -132,44 +44,31 @@ static void seatmap_json(struct jbuf *b, const struct show_details *d)
 
 void api_shows_get(struct api *api, struct http_request *req, const char *seg)
 {
-	struct seatmap_cache *c = api->seatmaps;
 	int64_t show_id, now = store_now(api->store);
+	struct seatmap_ticket ticket;
 	struct show_details d;
 	enum outcome o = OUTCOME_UNAVAILABLE;
-	uint64_t generation = 0, epoch;
+	struct api_bad bad;
 	struct jbuf b;
 	size_t len;
 
-	if (api_path_id(req, seg, &show_id) != 0)
-		return;
-	pthread_mutex_lock(&c->lock);
-	struct seatmap_entry *e = seatmap_find(c, show_id);
-	if (e != NULL && e->body != NULL && now < e->stale_at) {
-		/* Queue while holding the lock: an invalidation cannot free
-		 * the body between lookup and reference. */
-		http_body_ref(e->body);
-		http_respond_shared(req, 200, api_json_type, e->body);
-		pthread_mutex_unlock(&c->lock);
-		atomic_fetch_add_explicit(&api->metrics.seatmap_hits, 1, memory_order_relaxed);
+	if (api_parse_path_id(seg, &show_id, &bad) != 0) {
+		api_error_bad(req, &bad);
 		return;
 	}
-	int had_entry = e != NULL;
-	if (had_entry)
-		generation = e->generation;
-	epoch = c->epoch;
-	pthread_mutex_unlock(&c->lock);
-
-	atomic_fetch_add_explicit(&api->metrics.seatmap_misses, 1, memory_order_relaxed);
-	if (store_show_details(api->store, show_id, &d, &o) != 0) {
-		api_outcome_error(req, OUTCOME_UNAVAILABLE, NULL, 0);
+	if (seatmap_cache_respond(api->seatmaps, show_id, now, req, api_json_type, &ticket)) {
+		api_metrics_count_seatmap(&api->metrics, 1);
 		return;
 	}
+	api_metrics_count_seatmap(&api->metrics, 0);
+	if (store_show_details(api->store, show_id, &d, &o) != 0)
+		o = OUTCOME_UNAVAILABLE;
 	if (o != OUTCOME_OK) {
-		api_outcome_error(req, o, NULL, 0);
+		api_error(req, api_err_of(o), NULL);
 		return;
 	}
 	jbuf_init(&b, 64 + (size_t)d.total_seats * 8);
-	seatmap_json(&b, &d);
+	shows_seatmap_json(&b, &d);
 	int64_t stale_at = d.next_expiry;
 	if (stale_at > now + SEATMAP_MAX_AGE_MS)
 		stale_at = now + SEATMAP_MAX_AGE_MS;
@@ -180,33 +79,7 @@ void api_shows_get(struct api *api, struct http_request *req, const char *seg)
 	struct http_body *body = http_body_new(text, len);
 	if (body == NULL)
 		return;
-
-	pthread_mutex_lock(&c->lock);
-	int install;
-	if (had_entry) {
-		e = seatmap_find(c, show_id);
-		install = e != NULL && e->generation == generation;
-	} else {
-		/* No generation to compare: any commit since we looked wins. */
-		install = c->epoch == epoch;
-		e = seatmap_find(c, show_id);
-		if (install && e == NULL) {
-			/* Entries exist only for shows that were read. */
-			e = calloc(1, sizeof(*e));
-			if (e != NULL) {
-				e->show_id = show_id;
-				e->next = *seatmap_slot(c, show_id);
-				*seatmap_slot(c, show_id) = e;
-			}
-		}
-	}
-	if (install && e != NULL) {
-		http_body_unref(e->body);
-		http_body_ref(body);
-		e->body = body;
-		e->stale_at = stale_at;
-	}
-	pthread_mutex_unlock(&c->lock);
+	seatmap_cache_install(api->seatmaps, show_id, &ticket, body, stale_at);
 	http_respond_shared(req, 200, api_json_type, body);
 }
 
@@ -218,7 +91,7 @@ void api_shows_active(struct api *api, struct http_request *req, const char *seg
 	(void)seg;
 
 	if (store_active_shows(api->store, &shows, &n) != 0) {
-		api_outcome_error(req, OUTCOME_UNAVAILABLE, NULL, 0);
+		api_error(req, api_err_of(OUTCOME_UNAVAILABLE), NULL);
 		return;
 	}
 	jbuf_init(&b, 64 + n * 256);

@@ -29,5 +29,5 @@ void api_web_file(struct api *api, struct http_request *req, const char *seg)
 		http_respond(req, 200, f->type, body, f->len, "Cache-Control", api_web_cache);
 		return;
 	}
-	api_error(req, 404, "NOT_FOUND", "there is nothing at this path", NULL, 0);
+	api_error(req, API_ERR_NOT_FOUND, NULL);
 }

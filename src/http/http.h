@@ -8,7 +8,8 @@
  * the handler is then called again for the same request, finds its state
  * with http_user_data() and answers. Nothing here knows the API.
  *
- * Limits are named constants below; exceeding one gives a JSON error. */
+ * Limits are named constants below; exceeding one is answered through the
+ * error hook of http_config, so this layer never writes an error body. */
 #ifndef BOXOFFICE_HTTP_HTTP_H
 #define BOXOFFICE_HTTP_HTTP_H
 
@@ -51,13 +52,19 @@ typedef void (*http_handler_fn)(void *arg, struct http_request *req);
  * the server) from a server thread, with the request still readable:
  * http_status(), http_route(), ... describe it. arg is done_arg. */
 typedef void (*http_done_fn)(void *arg, const struct http_request *req);
+/* Answers a request that http/ refuses itself, before the handler sees it
+ * (400 for ambiguous framing, 413), with http_respond*(); arg is
+ * handler_arg, message says what was wrong (NULL: nothing more to say).
+ * Without a hook the answer is the bare status. */
+typedef void (*http_error_fn)(void *arg, struct http_request *req, unsigned status,
+                              const char *message);
 
-/* The limits are taken as given: 0 turns one off (conn_max: never 0). */
 struct http_config {
 	const char *host;
 	uint16_t port; /* 0: any free port */
 	unsigned threads;
 	http_handler_fn handler;
+	http_error_fn error; /* may be NULL */
 	void *handler_arg;
 	unsigned conn_max, conn_per_ip;
 	unsigned idle_timeout_s, header_timeout_s, body_timeout_s;

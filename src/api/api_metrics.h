@@ -1,0 +1,33 @@
+/* api_metrics.h - the counters behind GET /metrics (Prometheus text
+ * format): answered writes by operation and outcome, holds expired by this
+ * node's sweeper, seat-map cache hits and misses; and the storage's
+ * durability settings, read at each scrape. Counters are relaxed
+ * atomics, bumped on the request's own thread. */
+#ifndef BOXOFFICE_API_API_METRICS_H
+#define BOXOFFICE_API_API_METRICS_H
+
+#include <stdatomic.h>
+
+#include "http/http.h"
+#include "store/store.h"
+
+enum { API_METRICS_OPS = STORE_OP_NOTIFY + 1 };
+
+struct api_metrics {
+	atomic_llong writes[API_METRICS_OPS][OUTCOME_COUNT]; /* answered writes */
+	atomic_llong holds_expired;                          /* by this node's sweeper */
+	atomic_llong seatmap_hits, seatmap_misses;
+};
+
+/* Counts an answered write. */
+void api_metrics_count_write(struct api_metrics *m, const struct store_cmd *cmd);
+/* Counts one seat-map answer, from the cache (hit) or from storage. */
+void api_metrics_count_seatmap(struct api_metrics *m, int hit);
+/* Counts the holds a committed expire-due command gave back. */
+void api_metrics_count_expired(struct api_metrics *m, int64_t n);
+
+/* Answers req with every counter, and st's durability settings as
+ * gauges, in Prometheus text format. */
+void api_metrics_respond(const struct api_metrics *m, struct store *st, struct http_request *req);
+
+#endif
