@@ -533,7 +533,9 @@ static void main_check_durability(struct store *st)
 /* Every finished request: its log line. */
 static void main_request_done(void *arg, const struct http_request *req)
 {
-	(void)arg;
+	struct main_server *srv = arg;
+
+	api_observe_request(srv->api, req);
 	log_request(req);
 }
 

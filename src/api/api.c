@@ -22,6 +22,11 @@ int api_create(const struct api_config *cfg, struct store *st, struct api **out)
 		free(api);
 		return -1;
 	}
+	if (api_reqstats_new(api) != 0) {
+		seatmap_cache_free(api->seatmaps);
+		free(api);
+		return -1;
+	}
 	api_keys_init(&api->keys);
 	*out = api;
 	return 0;
@@ -33,6 +38,7 @@ void api_destroy(struct api *api)
 		return;
 	seatmap_cache_free(api->seatmaps);
 	api_keys_destroy(&api->keys);
+	api_reqstats_free(api);
 	free(api);
 }
 

@@ -31,4 +31,8 @@ void api_handle(void *arg, struct http_request *req);
 /* Called by the store listener after every commit (drops cached views). */
 void api_on_commit(struct api *api, const struct store_cmd *cmd);
 
+/* Counts a finished request for /metrics (route, status, duration); the
+ * body of an http_done_fn. */
+void api_observe_request(struct api *api, const struct http_request *req);
+
 #endif

@@ -75,6 +75,7 @@ static void bookings_write(struct api *api, struct http_request *req, enum store
 	p->cmd.op = op;
 	int ok =
 	    api_parse_username(obj, p->cmd.username, &bad) == 0 &&
+	    (http_set_user(req, p->cmd.username), 1) && /* for the request log */
 	    (op == STORE_OP_CANCEL || api_parse_id(obj, "showId", &p->cmd.show_id, &bad) == 0) &&
 	    parse(api, obj, &p->cmd, &bad) == 0;
 	json_decref(obj);
@@ -171,6 +172,7 @@ void api_bookings_details(struct api *api, struct http_request *req, const char 
 		api_error_bad(req, &bad);
 		return;
 	}
+	http_set_user(req, username); /* for the request log */
 	if (ref != NULL && alias != NULL && strcmp(ref, alias) != 0) {
 		api_error(req, api_err_of(OUTCOME_INVALID_REQUEST),
 		          "'booking_reference' and 'bookingReference' differ");
@@ -211,6 +213,7 @@ void api_bookings_user(struct api *api, struct http_request *req, const char *se
 		api_error_bad(req, &bad);
 		return;
 	}
+	http_set_user(req, username); /* for the request log */
 	if (store_user_bookings(api->store, username, &list, &n) != 0) {
 		api_error(req, api_err_of(OUTCOME_UNAVAILABLE), NULL);
 		return;

@@ -155,3 +155,8 @@ void api_http_error(void *arg, struct http_request *req, unsigned status, const 
 	assert(!"http/ raised a status that has no row in api_errors");
 	api_error(req, api_err_of(OUTCOME_INVALID_REQUEST), message);
 }
+
+unsigned api_error_status(enum api_err err)
+{
+	return (unsigned)err < API_ERR_COUNT ? api_errors[err].status : 503;
+}

@@ -53,6 +53,9 @@ void api_error_bad(struct http_request *req, const struct api_bad *bad);
 unsigned api_error_json(struct jbuf *b, enum api_err err, const char *message,
                         const struct seat *seats, int nseats);
 
+/* The status of err's answer (for /metrics). */
+unsigned api_error_status(enum api_err err);
+
 /* Answers req with err's error now (message as above). */
 void api_error(struct http_request *req, enum api_err err, const char *message);
 /* The same with one extra header (405's Allow). */

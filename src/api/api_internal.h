@@ -9,6 +9,7 @@
  *   api_errors.c     the one table of error answers
  *   api_write.c      the write path and the Idempotency-Key in-flight table
  *   api_metrics.c    the /metrics counters
+ *   api_opsmetrics.c the operator's /metrics families (requests, seats, storage)
  *   seatmap_cache.c  the per-show seat-map cache
  *   jbuf.c           writing JSON directly into a buffer
  *   api.c            creating and destroying the API; commit notifications */
@@ -23,11 +24,16 @@
 #include "api/jbuf.h"
 #include "api/seatmap_cache.h"
 
+struct api_reqstats; /* requests by route and status, api_opsmetrics.c */
+
+enum { API_METRICS_SHOWS_MAX = 20 }; /* shows in boxoffice_show_seats */
+
 struct api {
 	struct api_config cfg;
 	struct store *store;
 	struct seatmap_cache *seatmaps;
 	struct api_metrics metrics;
+	struct api_reqstats *reqstats;
 	struct api_keys keys;
 };
 
@@ -53,5 +59,18 @@ void api_admin_shows(struct api *api, struct http_request *req, const char *seg)
 void api_admin_show_cancel(struct api *api, struct http_request *req, const char *seg);
 /* The embedded page, spec and docs files (api_web.c), found by path. */
 void api_web_file(struct api *api, struct http_request *req, const char *seg);
+
+/* The route table (api_routes.c), for metrics: how many routes, the
+ * template of route i, and the index of a template (-1: none; the
+ * pointer http_set_route was given). */
+int api_route_count(void);
+const char *api_route_name(int i);
+int api_route_index(const char *pattern);
+
+/* api_opsmetrics.c: the request counters (0 or -1), and the families it
+ * adds to /metrics. */
+int api_reqstats_new(struct api *api);
+void api_reqstats_free(struct api *api);
+void api_opsmetrics_write(struct api *api, struct http_request *req, struct jbuf *b);
 
 #endif

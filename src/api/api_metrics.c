@@ -78,36 +78,35 @@ static void api_metrics_durability(struct store *st, struct jbuf *b)
 	jbuf_lit(b, "\n");
 }
 
-void api_metrics_respond(const struct api_metrics *m, struct store *st, struct http_request *req)
+const char *api_metrics_op_name(enum store_op op)
 {
-	struct jbuf b;
-	size_t len;
+	return (unsigned)op < API_METRICS_OPS && api_metrics_op_names[op] ? api_metrics_op_names[op]
+	                                                                  : "other";
+}
 
-	jbuf_init(&b, 4096);
-	jbuf_lit(&b, "# HELP boxoffice_writes_total Write requests answered, by operation and "
-	             "outcome.\n# TYPE boxoffice_writes_total counter\n");
+void api_metrics_write(const struct api_metrics *m, struct store *st, struct jbuf *b)
+{
+	jbuf_lit(b, "# HELP boxoffice_writes_total Write requests answered, by operation and "
+	            "outcome.\n# TYPE boxoffice_writes_total counter\n");
 	for (int op = 0; op < API_METRICS_OPS; op++) {
 		for (int o = 0; o < OUTCOME_COUNT; o++) {
 			long long v = atomic_load_explicit(&m->writes[op][o], memory_order_relaxed);
 			if (v == 0)
 				continue;
-			jbuf_lit(&b, "boxoffice_writes_total{op=\"");
-			jbuf_lit(&b, api_metrics_op_names[op]);
-			jbuf_lit(&b, "\",outcome=\"");
-			jbuf_lit(&b, outcome_name((enum outcome)o));
-			jbuf_lit(&b, "\"} ");
-			jbuf_int(&b, v);
-			jbuf_lit(&b, "\n");
+			jbuf_lit(b, "boxoffice_writes_total{op=\"");
+			jbuf_lit(b, api_metrics_op_names[op]);
+			jbuf_lit(b, "\",outcome=\"");
+			jbuf_lit(b, outcome_name((enum outcome)o));
+			jbuf_lit(b, "\"} ");
+			jbuf_int(b, v);
+			jbuf_lit(b, "\n");
 		}
 	}
-	api_metrics_counter(&b, "boxoffice_holds_expired_total",
+	api_metrics_counter(b, "boxoffice_holds_expired_total",
 	                    "Expired holds given back by this node's sweeper.", &m->holds_expired);
-	api_metrics_counter(&b, "boxoffice_seatmap_cache_hits_total",
+	api_metrics_counter(b, "boxoffice_seatmap_cache_hits_total",
 	                    "Seat maps served from the cache.", &m->seatmap_hits);
-	api_metrics_counter(&b, "boxoffice_seatmap_cache_misses_total",
+	api_metrics_counter(b, "boxoffice_seatmap_cache_misses_total",
 	                    "Seat maps built from storage.", &m->seatmap_misses);
-	api_metrics_durability(st, &b);
-	char *body = jbuf_take(&b, &len);
-	if (body != NULL)
-		http_respond(req, 200, "text/plain; version=0.0.4", body, len, NULL, NULL);
+	api_metrics_durability(st, b);
 }

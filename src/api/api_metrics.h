@@ -8,6 +8,7 @@
 
 #include <stdatomic.h>
 
+#include "api/jbuf.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -26,8 +27,11 @@ void api_metrics_count_seatmap(struct api_metrics *m, int hit);
 /* Counts the holds a committed expire-due command gave back. */
 void api_metrics_count_expired(struct api_metrics *m, int64_t n);
 
-/* Answers req with every counter, and st's durability settings as
- * gauges, in Prometheus text format. */
-void api_metrics_respond(const struct api_metrics *m, struct store *st, struct http_request *req);
+/* An operation's name in labels ("hold", ...; "other" out of range). */
+const char *api_metrics_op_name(enum store_op op);
+
+/* Writes every counter, and st's durability settings as gauges, in
+ * Prometheus text format into b (GET /metrics, api_health.c). */
+void api_metrics_write(const struct api_metrics *m, struct store *st, struct jbuf *b);
 
 #endif

@@ -38,6 +38,26 @@ static const struct api_route api_routes[] = {
     {.method = "GET", .path = "/docs/{id}", .fn = api_web_file},
 };
 
+enum { API_ROUTES = sizeof(api_routes) / sizeof(api_routes[0]) };
+
+int api_route_count(void)
+{
+	return API_ROUTES;
+}
+
+const char *api_route_name(int i)
+{
+	return i >= 0 && i < API_ROUTES ? api_routes[i].path : "other";
+}
+
+int api_route_index(const char *pattern)
+{
+	for (int i = 0; pattern != NULL && i < API_ROUTES; i++)
+		if (api_routes[i].path == pattern)
+			return i;
+	return -1;
+}
+
 enum {
 	API_SEGMENT_MAX = 64, /* longer is no id: the handler answers 400 */
 	API_ALLOW_MAX = 64,   /* "GET, POST, ..." */
@@ -97,8 +117,10 @@ void api_handle(void *arg, struct http_request *req)
 		seg[0] = '\0';
 		if (!api_route_match(r->path, path, seg))
 			continue;
+		if (http_route(req) == NULL)
+			http_set_route(req, r->path); /* a 405 is counted under its path */
 		if (strcmp(r->method, method) == 0) {
-			http_set_route(req, r->path); /* for the request log */
+			http_set_route(req, r->path); /* for the request log and metrics */
 			r->fn(api, req, seg[0] ? seg : NULL);
 			return;
 		}

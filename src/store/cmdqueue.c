@@ -11,6 +11,8 @@ int cmdqueue_init(struct cmdqueue *q, size_t cap)
 	q->cap = cap;
 	q->head = q->len = 0;
 	q->closing = 0;
+	hist_init(&q->batch, hist_batch_bounds, hist_batch_n);
+	hist_init(&q->txn_seconds, hist_latency_bounds, hist_latency_n);
 	pthread_mutex_init(&q->lock, NULL);
 	pthread_cond_init(&q->cond, NULL);
 	return STORE_OK;
@@ -55,6 +57,8 @@ size_t cmdqueue_pop(struct cmdqueue *q, struct store_cmd **out, size_t max)
 		q->len--;
 	}
 	pthread_mutex_unlock(&q->lock);
+	if (n > 0)
+		hist_observe(&q->batch, (double)n);
 	return n;
 }
 
@@ -64,4 +68,19 @@ void cmdqueue_close(struct cmdqueue *q)
 	q->closing = 1;
 	pthread_cond_broadcast(&q->cond);
 	pthread_mutex_unlock(&q->lock);
+}
+
+size_t cmdqueue_depth(struct cmdqueue *q)
+{
+	size_t n;
+
+	pthread_mutex_lock(&q->lock);
+	n = q->len;
+	pthread_mutex_unlock(&q->lock);
+	return n;
+}
+
+void cmdqueue_observe_txn(struct cmdqueue *q, double seconds)
+{
+	hist_observe(&q->txn_seconds, seconds);
 }

@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stddef.h>
 
+#include "core/hist.h"
 #include "store/store.h"
 
 struct cmdqueue {
@@ -16,6 +17,10 @@ struct cmdqueue {
 	struct store_cmd **ring;
 	size_t cap, head, len;
 	int closing;
+	/* For /metrics: commands handed out together (one transaction on
+	 * SQLite, always 1 on PostgreSQL), and how long each transaction took,
+	 * observed by the backend. */
+	struct hist batch, txn_seconds;
 };
 
 int cmdqueue_init(struct cmdqueue *q, size_t cap);
@@ -27,5 +32,10 @@ int cmdqueue_push(struct cmdqueue *q, struct store_cmd *cmd);
 size_t cmdqueue_pop(struct cmdqueue *q, struct store_cmd **out, size_t max);
 /* Refuses new commands; those queued are still handed out. */
 void cmdqueue_close(struct cmdqueue *q);
+/* Commands waiting now. */
+size_t cmdqueue_depth(struct cmdqueue *q);
+/* The backend reports the duration of one transaction it ran for commands
+ * taken from q. */
+void cmdqueue_observe_txn(struct cmdqueue *q, double seconds);
 
 #endif

@@ -233,3 +233,10 @@ int store_run(struct store *st, struct store_cmd *cmd)
 	pthread_cond_destroy(&w.cond);
 	return rc;
 }
+
+void store_stats(struct store *st, struct store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (st->ops->stats != NULL)
+		st->ops->stats(st->state, out);
+}

@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "core/booking.h"
+#include "core/hist.h"
 #include "core/outcome.h"
 #include "core/seat.h"
 
@@ -203,6 +204,15 @@ void store_durability_add(struct store_durability *d, const char *name, const ch
  * committing thread, before done). Used for caches and events. */
 typedef void (*store_listener_fn)(void *arg, const struct store_cmd *cmd);
 
+/* What /metrics shows of the storage, read now. The histograms live in
+ * the store (valid until store_close) and are read with hist_read. */
+struct store_stats {
+	size_t queue_depth, queue_capacity; /* write commands waiting / room */
+	const struct hist *batch_size;      /* commands per transaction */
+	const struct hist *txn_seconds;     /* one transaction, begin to commit */
+	int pool_in_use, pool_idle;         /* database connections */
+};
+
 struct store;
 
 struct store_ops {
@@ -223,6 +233,8 @@ struct store_ops {
 	void (*set_listener)(void *state, store_listener_fn fn, void *arg);
 	int (*verify)(void *state, struct store_report *report);
 	int (*exclusive)(void *state, int (*fn)(void *arg), void *arg);
+	/* Fills out; never blocks on the writer. */
+	void (*stats)(void *state, struct store_stats *out);
 };
 
 /* Opens the backend named by cfg->url and migrates its schema. */
@@ -259,6 +271,8 @@ int store_verify(struct store *st, struct store_report *report);
  * (start-up work such as seeding); returns fn's result or <0. */
 int store_exclusive(struct store *st, int (*fn)(void *arg), void *arg);
 int64_t store_now(const struct store *st);
+/* The storage's figures for /metrics (zeroes where a backend has none). */
+void store_stats(struct store *st, struct store_stats *out);
 
 /* Runs a command and waits for it (tools, tests, the CLI). */
 int store_run(struct store *st, struct store_cmd *cmd);

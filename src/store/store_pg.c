@@ -786,14 +786,36 @@ static void *pg_worker_main(void *arg)
 
 	for (;;) {
 		struct store_cmd *cmd;
+		struct timespec t0, t1;
 		if (cmdqueue_pop(&s->queue, &cmd, 1) == 0)
 			break; /* closing and drained */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		pg_execute(s, cmd);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		cmdqueue_observe_txn(&s->queue, (double)(t1.tv_sec - t0.tv_sec) +
+		                                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		if (cmd->outcome == OUTCOME_OK || cmd->outcome == OUTCOME_CREATED)
 			pg_tell_listener(s, cmd);
 		cmd->done(cmd);
 	}
 	return NULL;
+}
+
+static void pg_stats(void *state, struct store_stats *out)
+{
+	struct pg_state *s = state;
+	int idle = 0;
+
+	out->queue_depth = cmdqueue_depth(&s->queue);
+	out->queue_capacity = PG_QUEUE_MAX;
+	out->batch_size = &s->queue.batch;
+	out->txn_seconds = &s->queue.txn_seconds;
+	pthread_mutex_lock(&s->pool_lock);
+	for (struct pg_conn *c = s->free_conns; c != NULL; c = c->next)
+		idle++;
+	out->pool_in_use = s->created - idle;
+	out->pool_idle = idle;
+	pthread_mutex_unlock(&s->pool_lock);
 }
 
 static int pg_submit(void *state, struct store_cmd *cmd)
@@ -1395,4 +1417,5 @@ const struct store_ops store_pg_ops = {
     .set_listener = pg_set_listener,
     .verify = pg_verify,
     .exclusive = pg_exclusive,
+    .stats = pg_stats,
 };

@@ -1531,10 +1531,15 @@ static void *sq_writer_main(void *arg)
 	struct store_cmd *batch[SQ_BATCH_MAX];
 
 	for (;;) {
+		struct timespec t0, t1;
 		size_t n = cmdqueue_pop(&s->queue, batch, SQ_BATCH_MAX);
 		if (n == 0)
 			break; /* closing and drained */
+		clock_gettime(CLOCK_MONOTONIC, &t0);
 		sq_run_batch(s, batch, n);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		cmdqueue_observe_txn(&s->queue, (double)(t1.tv_sec - t0.tv_sec) +
+		                                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		pthread_mutex_lock(&s->pool_lock);
 		store_listener_fn listener = s->listener;
 		void *listener_arg = s->listener_arg;
@@ -1546,6 +1551,26 @@ static void *sq_writer_main(void *arg)
 		}
 	}
 	return NULL;
+}
+
+/* The pool is the readers' connections (the writer has its own). */
+static void sq_stats(void *state, struct store_stats *out)
+{
+	struct sq_state *s = state;
+	int all = 0, idle = 0;
+
+	out->queue_depth = cmdqueue_depth(&s->queue);
+	out->queue_capacity = SQ_QUEUE_MAX;
+	out->batch_size = &s->queue.batch;
+	out->txn_seconds = &s->queue.txn_seconds;
+	pthread_mutex_lock(&s->pool_lock);
+	for (struct sq_conn *c = s->all_conns; c != NULL; c = c->next_all)
+		all++;
+	for (struct sq_conn *c = s->free_conns; c != NULL; c = c->next_free)
+		idle++;
+	pthread_mutex_unlock(&s->pool_lock);
+	out->pool_in_use = all - idle;
+	out->pool_idle = idle;
 }
 
 static int sq_submit(void *state, struct store_cmd *cmd)
@@ -2040,4 +2065,5 @@ const struct store_ops store_sqlite_ops = {
     .set_listener = sq_set_listener,
     .verify = sq_verify,
     .exclusive = sq_exclusive,
+    .stats = sq_stats,
 };

@@ -50,7 +50,16 @@ def verify(db):
     check(re.search(r"^\d+ checks, 0 failed$", out, re.M), "verify output: %s" % short(out))
 
 
-class FileServer(Server):
+STARTED = []  # every server of this suite, checked for sanitizer reports at the end
+
+
+class OpsServer(Server):
+    def start(self):
+        STARTED.append(self)
+        return super().start()
+
+
+class FileServer(OpsServer):
     """A server on a SQLite file of the test's choosing, which outlives it
     (the harness's Server removes its own directory, database included)."""
 
@@ -266,9 +275,7 @@ def shutdown_server(name, extra=()):
     the shared database on PostgreSQL."""
     args = ["--no-demo", "--shutdown-timeout", str(SHUTDOWN_TIMEOUT_S), "--log-level", "info"] + list(extra)
     if ON_POSTGRES:
-        srv = Server(args=args, name=name)
-        srv.command_args = args
-        return srv, None
+        return OpsServer(args=args, name=name), None
     tmp = tempfile.mkdtemp(prefix="boxoffice-ops-")
     return FileServer(os.path.join(tmp, "live.db"), args=args, name=name), tmp
 
@@ -387,7 +394,7 @@ def test_shutdown_under_load(env):
                 doubt.add((show, seat))
         check(sum(len(v) for v in acked.values()) >= 10, "too few acknowledged confirms: %r" % acked)
         srv2 = FileServer(srv.path, args=["--no-demo"], name="after-shutdown") if not ON_POSTGRES \
-            else Server(args=["--no-demo"], name="after-shutdown")
+            else OpsServer(args=["--no-demo"], name="after-shutdown")
         srv2.start()
         try:
             c = srv2.client()
@@ -506,6 +513,119 @@ def test_shutdown_timeout_cuts(env):
 
 
 # --------------------------------------------------------------------------
+# metrics
+
+SAMPLE_RE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+
+
+def parse_metrics(text):
+    """{(name, frozenset of label pairs): value}; every line must be a
+    comment or a sample (promtool checks the rest)."""
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE_RE.match(line)
+        check(m, "not a sample line: %r" % line)
+        labels = frozenset(re.findall(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"', m.group(2) or ""))
+        out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def metric(samples, name, **labels):
+    return samples.get((name, frozenset(labels.items())))
+
+
+def test_metrics_promtool(env):
+    """GET /metrics passes promtool check metrics (the Prometheus project's
+    own parser and linter) and counts exactly the traffic sent: requests by
+    route and status, latency histograms, holds, confirms, releases,
+    cancels, conflicts, seats of the show, storage queue, batches,
+    transactions, pool, connections and the build."""
+    promtool = shutil.which("promtool")
+    check(promtool is not None, "promtool is not installed (scripts/deps.sh test installs prometheus)")
+    srv = OpsServer(args=["--no-demo"], name="metrics").start() if ON_POSTGRES else None
+    tmp = None
+    if srv is None:
+        tmp = tempfile.mkdtemp(prefix="boxoffice-ops-")
+        srv = FileServer(os.path.join(tmp, "m.db"), args=["--no-demo"], name="metrics").start()
+    try:
+        c = srv.client()
+        show = new_show(c, 3, 4)
+        sid = show["showId"]
+        users = [unique_user("m%d" % i) for i in range(4)]
+        raw_client = srv.client(strict=False)  # /metrics is text, not JSON
+        text0 = raw_client.request("GET", "/metrics")[3].decode()
+        s0 = parse_metrics(text0)
+
+        def count(samples, name, **labels):
+            return metric(samples, name, **labels) or 0.0
+
+        for i, u in enumerate(users):
+            expect(c.post("/api/bookings/hold", {"username": u, "showId": sid, "seats": ["A%d" % (i + 1)]}), 200, "hold")
+        for u in users[1:]:
+            expect(c.post("/api/bookings/hold", {"username": u, "showId": sid, "seats": ["A1"]}), 409, "conflict")
+        expect(c.post("/api/bookings/confirm", {"username": users[0], "showId": sid, "seats": ["A1"]}), 200, "confirm")
+        expect(c.post("/api/bookings/release", {"username": users[1], "showId": sid}), 200, "release")
+        b = expect(c.post("/api/bookings/hold", {"username": users[2], "showId": sid, "seats": ["B1"]}), 200, "hold 2")
+        expect(c.post("/api/bookings/cancel", {"username": users[2], "bookingReference": b["bookingReference"]}),
+               200, "cancel")
+        for _ in range(3):
+            c.request("GET", "/api/shows/%d" % sid)
+        c.request("GET", "/no/such/path")
+        raw_client.close()
+        st, hdrs, _, raw = raw_client.request("GET", "/metrics")
+        eq(st, 200, "GET /metrics")
+        check(hdrs.get("content-type", "").startswith("text/plain"), "Content-Type %r" % hdrs.get("content-type"))
+        text = raw.decode()
+        p = subprocess.run([promtool, "check", "metrics"], input=raw, capture_output=True, timeout=60)
+        eq((p.returncode, (p.stdout + p.stderr).decode().strip()), (0, ""), "promtool check metrics")
+        s1 = parse_metrics(text)
+
+        def delta(name, **labels):
+            return count(s1, name, **labels) - count(s0, name, **labels)
+        eq(delta("boxoffice_holds_total"), 5, "holds")
+        eq(delta("boxoffice_confirms_total"), 1, "confirms")
+        eq(delta("boxoffice_releases_total"), 1, "releases")
+        eq(delta("boxoffice_cancels_total"), 1, "cancels")
+        eq(delta("boxoffice_conflicts_total", op="hold"), 3, "conflicts of holds")
+        eq(delta("boxoffice_http_requests_total", route="/api/bookings/hold", status="200"), 5, "hold 200s")
+        eq(delta("boxoffice_http_requests_total", route="/api/bookings/hold", status="409"), 3, "hold 409s")
+        eq(delta("boxoffice_http_requests_total", route="/api/shows/{id}", status="200"), 3, "seat maps")
+        eq(delta("boxoffice_http_requests_total", route="other", status="404"), 1, "unknown path")
+        eq(delta("boxoffice_http_request_duration_seconds_count", route="/api/bookings/hold"), 8,
+           "hold latency observations")
+        inf = count(s1, "boxoffice_http_request_duration_seconds_bucket", route="/api/bookings/hold", le="+Inf")
+        eq(inf, count(s1, "boxoffice_http_request_duration_seconds_count", route="/api/bookings/hold"),
+           "+Inf bucket equals the count")
+        check(count(s1, "boxoffice_http_request_duration_seconds_sum", route="/api/bookings/hold") > 0, "latency sum")
+        # seats of the show: A1 booked, A4 held (A2 released, A3 and B1 cancelled)
+        eq([metric(s1, "boxoffice_show_seats", show_id=str(sid), status=k) for k in ("available", "held", "booked")],
+           [10.0, 1.0, 1.0], "seats of the show by status")
+        rc, out = sh([BIN, "version"])
+        version = out.split()[1]
+        eq(metric(s1, "boxoffice_build_info", version=version, backend="postgres" if ON_POSTGRES else "sqlite"), 1.0,
+           "build info")
+        check(count(s1, "boxoffice_store_queue_capacity") > 0, "queue capacity")
+        check(metric(s1, "boxoffice_store_queue_depth") is not None, "queue depth")
+        check(delta("boxoffice_store_batch_size_count") >= 1, "batches counted")
+        check(delta("boxoffice_store_batch_size_sum") >= 10, "commands in batches: %r" % delta("boxoffice_store_batch_size_sum"))
+        check(delta("boxoffice_store_transaction_seconds_count") >= 1, "transactions counted")
+        check(metric(s1, "boxoffice_db_pool_connections", state="in_use") is not None and
+              metric(s1, "boxoffice_db_pool_connections", state="idle") is not None, "pool gauges")
+        check(count(s1, "boxoffice_http_connections") >= 1, "open connections")
+        # every family has HELP and TYPE (promtool's lint also says so)
+        for name in set(n for n, _ in s1):
+            base = re.sub(r"_(bucket|sum|count)$", "", name)
+            check("# TYPE %s " % base in text or "# TYPE %s " % name in text, "no TYPE for %s" % name)
+    finally:
+        srv.stop()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+    eq(srv.verify_report, "", "verify")
+
+
+# --------------------------------------------------------------------------
 # request logs, X-Request-Id, --config
 
 GENERATED_ID_RE = re.compile(r"^[0-9a-f]{16}$")
@@ -613,6 +733,12 @@ def test_request_ids_and_logfmt_log(env):
     eq((hold["method"], hold["path"]), ("POST", "/api/bookings/hold"), "the hold's line")
     check(int(hold["bytes"]) > 100, "bytes of the hold's answer: %r" % hold["bytes"])
     eq(by_id["id-head"][0]["method"], "HEAD", "HEAD is logged as HEAD")
+    eq(hold.get("route"), "/api/bookings/hold", "route template of the hold")
+    check(hold.get("user", "").startswith("logger-"), "user of the hold: %r" % hold.get("user"))
+    eq(by_id["id-det"][0].get("route"), "/api/bookings/details", "route of details")
+    check(by_id["id-det"][0].get("user", "").startswith("logger-"), "user of details (query parameter)")
+    eq(by_id["id-404"][0].get("route"), "-", "route of an unknown path")
+    check("user" not in by_id["id-404"][0], "no user on a request that names none")
     for secret in (marker, srv.admin_token, "Bearer"):
         check(secret not in raw, "the log contains %r" % secret)
 
@@ -1010,10 +1136,25 @@ TESTS = [
     ("logs: --log-format json, every line one JSON object", test_json_log),
     ("logs: no database password", test_no_password_in_logs),
     ("--config FILE / BOXOFFICE_CONFIG; environment and flags win", test_config_file),
+    ("metrics: promtool check metrics; counts match the traffic", test_metrics_promtool),
 ]
-if not ON_POSTGRES:
+def test_no_sanitizer_reports(env):
+    """Every server this suite started (sanitizer builds) logged no report."""
+    check(STARTED, "no server was started")
+    for srv in STARTED:
+        srv.stop()
+        check(not srv.sanitizer_report, "server %s: sanitizer report:\n%s" % (srv.name, srv.sanitizer_report))
+
+
+if ON_POSTGRES:
+    # On PostgreSQL only what depends on the backend: the files, docs and
+    # SQLite copies are the same whatever the database.
+    TESTS = [t for t in TESTS if t[1] in (test_newer_schema_refused, test_shutdown_under_load,
+                                          test_shutdown_drains_in_flight, test_metrics_promtool)]
+else:
     TESTS.append(("backup under load, verify the copy, restore: every earlier booking there",
                   test_backup_under_load))
+TESTS.append(("servers: no sanitizer report in any server's log", test_no_sanitizer_reports))
 
 
 if __name__ == "__main__":
