@@ -11,9 +11,15 @@
  * reads EXPIRED from that moment on. The store invents references; the
  * model learns each one from the result of the hold that opened the cart
  * and from then on expects it back (confirm keeps it; a hold after expiry
- * opens a cart with a new one). hold-best is checked by outcome class and
- * by the chosen seats being free and side by side in one row; which block
- * is best is core/bestseat's business.
+ * opens a cart with a new one). hold-best's choice must be exactly the
+ * seats core/bestseat ranks best among those the model sees free (and
+ * free, and side by side unless split): so a backend that ranks seats its
+ * own way (PostgreSQL's twin of bestseat) or feeds the ranking a wrong
+ * picture of free seats is caught.
+ *
+ * Coverage: the generator aims a share of its ops at rules (enum m_rule)
+ * a run has not exercised MODEL_RULE_MIN times yet; a run of
+ * MODEL_DEFAULT_STEPS steps or more that still falls short of one fails.
  *
  * Where API.md leaves room, the model reads it so: a hold has expired at
  * its expiresAt (now >= expiry), not after; hold-best decides room before
@@ -39,7 +45,7 @@
  * checks that once, so a backend that did not would fail in one line
  * instead of a flood of divergences.
  *
- * model_tests [--seed N] [--steps N] [--runs N] [--seconds S]
+ * model_tests [--seed N] [--steps N] [--runs N] [--seconds S] [--no-shrink]
  * Output ends with "N passed, M failed" (one test per run); exit 1 on any
  * failure. */
 #include <dirent.h>
@@ -57,6 +63,7 @@
 #include <unistd.h>
 
 #include "../common/test_util.h"
+#include "core/bestseat.h"
 #include "core/booking.h"
 #include "core/num.h"
 #include "core/outcome.h"
@@ -89,6 +96,10 @@ enum {
 	MODEL_TEXT = 2048,
 	MODEL_LINE = 320,
 	MODEL_SEATS_TEXT = 128,
+	MODEL_RULE_MIN = 2,   /* times each rule must be exercised per run */
+	MODEL_DIRECTED = 45,  /* % of ops aimed at a rule not reached yet */
+	MODEL_AIM_TRIES = 12, /* users and shows tried for an aimed op */
+	MODEL_BEST_COUNT_MAX = 6,
 };
 
 static const char *const model_user_names[MODEL_USERS] = {"alice", "bob",  "carol",
@@ -126,6 +137,88 @@ enum m_kind { M_HOLD, M_HOLD_BEST, M_CONFIRM, M_RELEASE, M_CANCEL, M_EXPIRE, M_K
 static const char *const m_kind_names[M_KINDS] = {"HOLD",    "HOLD_BEST", "CONFIRM",
                                                   "RELEASE", "CANCEL",    "EXPIRE_DUE"};
 
+/* What a run must exercise, each at least MODEL_RULE_MIN times (when it
+ * has MODEL_DEFAULT_STEPS steps or more), or it fails: every refusal of
+ * every write, every way one user meets another's seats or bookings, and
+ * the rules of time and carts. A step counts for a rule once store and
+ * model agreed on it; the generator aims at rules not yet reached. */
+enum m_rule {
+	R_HOLD_NO_SHOW,
+	R_HOLD_NOT_BOOKABLE,
+	R_HOLD_UNKNOWN,
+	R_HOLD_UNAVAILABLE,
+	R_HOLD_LIMIT,
+	R_BEST_NO_SHOW,
+	R_BEST_NOT_BOOKABLE,
+	R_BEST_NO_ROOM,
+	R_BEST_LIMIT,
+	R_CONFIRM_NO_SHOW,
+	R_CONFIRM_UNKNOWN,
+	R_CONFIRM_NOT_BOOKABLE,
+	R_CONFIRM_NOT_HELD,
+	R_RELEASE_NO_CART,
+	R_CANCEL_NOT_FOUND,
+	R_CANCEL_NOT_CANCELLABLE,
+	R_X_HOLD_HELD,
+	R_X_HOLD_BOOKED,
+	R_X_TAKEOVER,
+	R_X_CONFIRM_HELD,
+	R_X_RELEASE_HELD,
+	R_X_CANCEL,
+	R_X_BEST_AROUND,
+	R_LIFETIME_CAP,
+	R_NEW_CART_AFTER_EXPIRY,
+	R_CONFIRM_RETRY,
+	R_CONFIRM_SUBSET,
+	R_CART_GROWS,
+	R_RELEASE_SOME,
+	R_RELEASE_EMPTIES,
+	R_CANCEL_CONFIRMED,
+	R_CANCEL_CART,
+	R_CANCEL_AGAIN,
+	R_BEST_SPLIT,
+	R_SWEEP,
+	M_RULES
+};
+
+static const char *const m_rule_names[M_RULES] = {
+    [R_HOLD_NO_SHOW] = "hold: SHOW_NOT_FOUND",
+    [R_HOLD_NOT_BOOKABLE] = "hold: SHOW_NOT_BOOKABLE",
+    [R_HOLD_UNKNOWN] = "hold: UNKNOWN_SEATS",
+    [R_HOLD_UNAVAILABLE] = "hold: SEATS_UNAVAILABLE",
+    [R_HOLD_LIMIT] = "hold: HOLD_LIMIT_EXCEEDED",
+    [R_BEST_NO_SHOW] = "hold-best: SHOW_NOT_FOUND",
+    [R_BEST_NOT_BOOKABLE] = "hold-best: SHOW_NOT_BOOKABLE",
+    [R_BEST_NO_ROOM] = "hold-best: SEATS_UNAVAILABLE",
+    [R_BEST_LIMIT] = "hold-best: HOLD_LIMIT_EXCEEDED",
+    [R_CONFIRM_NO_SHOW] = "confirm: SHOW_NOT_FOUND",
+    [R_CONFIRM_UNKNOWN] = "confirm: UNKNOWN_SEATS",
+    [R_CONFIRM_NOT_BOOKABLE] = "confirm: SHOW_NOT_BOOKABLE",
+    [R_CONFIRM_NOT_HELD] = "confirm: SEATS_NOT_HELD",
+    [R_RELEASE_NO_CART] = "release: BOOKING_NOT_FOUND",
+    [R_CANCEL_NOT_FOUND] = "cancel: BOOKING_NOT_FOUND",
+    [R_CANCEL_NOT_CANCELLABLE] = "cancel: BOOKING_NOT_CANCELLABLE",
+    [R_X_HOLD_HELD] = "hold refused over another user's live hold",
+    [R_X_HOLD_BOOKED] = "hold refused over another user's booking",
+    [R_X_TAKEOVER] = "hold takes another user's expired hold",
+    [R_X_CONFIRM_HELD] = "confirm refused for another user's held seat",
+    [R_X_RELEASE_HELD] = "release naming another user's held seat leaves it held",
+    [R_X_CANCEL] = "cancel of another user's booking not found",
+    [R_X_BEST_AROUND] = "hold-best around other users' seats",
+    [R_LIFETIME_CAP] = "a cart's refresh capped by its lifetime",
+    [R_NEW_CART_AFTER_EXPIRY] = "a hold after the cart expired opens a new cart",
+    [R_CONFIRM_RETRY] = "a retried confirm answers the booking",
+    [R_CONFIRM_SUBSET] = "confirm of part of a cart frees the rest",
+    [R_CART_GROWS] = "a hold adds to the live cart",
+    [R_RELEASE_SOME] = "release of some seats keeps the cart",
+    [R_RELEASE_EMPTIES] = "release of every seat cancels the cart",
+    [R_CANCEL_CONFIRMED] = "cancel of a confirmed booking",
+    [R_CANCEL_CART] = "cancel of a live cart",
+    [R_CANCEL_AGAIN] = "cancel of a cancelled booking",
+    [R_BEST_SPLIT] = "hold-best splits when no block fits",
+    [R_SWEEP] = "expire-due frees expired holds",
+};
+
 /* One step, concrete enough to replay without the run that made it;
  * only the booking a CANCEL names is symbolic (the owner's nth booking),
  * since references differ from one replay to the next. */
@@ -141,6 +234,9 @@ struct m_op {
 	bool split; /* hold-best */
 	int owner;  /* cancel: whose booking */
 	int nth;    /* cancel: the owner's nth booking, 0-based; -1: MODEL_NO_REF */
+	/* generating only: this op prepared rule aim - 1 for aim_user in its
+	 * show, so the next op aims at it (0: none) */
+	int aim, aim_user;
 };
 
 /* What a run is made of, all derived from its seed. */
@@ -181,8 +277,7 @@ struct model {
 	struct m_booking *b;
 	int cart[MODEL_USERS][MODEL_SHOWS_MAX]; /* last STAGED booking, -1 */
 	int nbook_of[MODEL_USERS];
-	/* coverage: how often the interesting rules were exercised */
-	long lifetime_caps, takeovers, retries, expired_carts;
+	int hits[M_RULES]; /* how often each rule was exercised */
 };
 
 static int m_seat_index(const struct m_show *sh, struct seat s)
@@ -488,18 +583,14 @@ static int m_apply_hold(struct model *m, int u, int s, const struct seat *seats,
 		int k = m_seat_index(sh, seats[i]);
 		if (sh->seat[k].state == SEAT_HELD && sh->seat[k].booking == c)
 			continue;
-		if (sh->seat[k].state == SEAT_HELD)
-			m->takeovers++;
 		sh->seat[k] = (struct m_seat){SEAT_HELD, c};
 		m_booking_add_seat(b, seats[i]);
 		added++;
 	}
 	if (added > 0 && !fresh) {
 		int64_t exp = m->now + MODEL_TTL_MS, cap = b->created + MODEL_LIFE_MS;
-		if (exp > cap) {
+		if (exp > cap)
 			exp = cap;
-			m->lifetime_caps++;
-		}
 		b->expires = exp;
 	}
 	return c;
@@ -601,7 +692,9 @@ struct m_world {
 static char model_run_id[TEST_RUN_ID_LEN + 1];
 static unsigned model_serial;
 static unsigned long model_hist[M_KINDS][OUTCOME_COUNT];
-static long model_cov_caps, model_cov_takeovers, model_cov_retries, model_cov_expired;
+static long model_rule_total[M_RULES]; /* over all runs */
+static int model_run_hits[M_RULES];    /* of the last generated run */
+static bool model_shrink = true;
 
 static int64_t m_clock(void *arg)
 {
@@ -1028,15 +1121,36 @@ static int m_check_best(struct m_world *w, const struct m_op *op, const struct b
 		m_diverge(w, "hold_best", "chose %d seats, want %d: cart [%s]", n, op->count, s);
 		return -1;
 	}
-	if (op->split && !m_has_block(m, op->show, op->count))
-		return n;
-	for (int i = 1; i < n; i++) {
-		if (chosen[i].row != chosen[0].row || chosen[i].number != chosen[0].number + i) {
-			test_seats_text(chosen, n, s, sizeof(s));
-			m_diverge(w, "hold_best",
-			          "chosen seats [%s] are not side by side in one row", s);
-			return -1;
+	if (!op->split || m_has_block(m, op->show, op->count)) {
+		for (int i = 1; i < n; i++) {
+			if (chosen[i].row != chosen[0].row ||
+			    chosen[i].number != chosen[0].number + i) {
+				test_seats_text(chosen, n, s, sizeof(s));
+				m_diverge(w, "hold_best",
+				          "chosen seats [%s] are not side by side in one row", s);
+				return -1;
+			}
 		}
+	}
+	/* And exactly the seats the model would choose: core/bestseat's
+	 * ranking over the seats the model sees free now. */
+	unsigned char grid[MODEL_SEATS_MAX];
+	struct seat want[MODEL_BEST_COUNT_MAX];
+	for (int i = 0; i < sh->rows * sh->per_row; i++)
+		grid[i] = m_vis(m, op->show, i) == SEAT_AVAILABLE;
+	if (op->count > MODEL_BEST_COUNT_MAX ||
+	    bestseat_pick(grid, sh->rows, sh->per_row, op->count, op->split, want) != 0) {
+		m_diverge(w, "hold_best", "the store held %d seats where the model finds no choice",
+		          n);
+		return -1;
+	}
+	seat_sort(chosen, (size_t)n);
+	if (!m_seats_equal(chosen, n, want, op->count)) {
+		char g[MODEL_SEATS_TEXT], x[MODEL_SEATS_TEXT];
+		test_seats_text(chosen, n, g, sizeof(g));
+		test_seats_text(want, op->count, x, sizeof(x));
+		m_diverge(w, "hold_best", "chose [%s], the model chooses [%s]", g, x);
+		return -1;
 	}
 	return n;
 }
@@ -1056,10 +1170,8 @@ static int m_apply(struct m_world *w, const struct m_op *op, const struct m_expe
 		n = m_check_best(w, op, &c->booking, chosen);
 		return n < 0 ? -1 : m_apply_hold(m, op->user, op->show, chosen, n);
 	case M_CONFIRM:
-		if (e->booking >= 0 && m->b[e->booking].status == BOOKING_CONFIRMED) {
-			m->retries++;
+		if (e->booking >= 0 && m->b[e->booking].status == BOOKING_CONFIRMED)
 			return e->booking;
-		}
 		return m_apply_confirm(m, op->user, op->show, op->seats, op->nseats);
 	case M_RELEASE:
 		return m_apply_release(m, op);
@@ -1085,6 +1197,177 @@ static void m_check_reads(struct m_world *w, const struct m_op *op)
 		m_check_user(w, op->owner);
 }
 
+/* ---- coverage: which rules a step exercises --------------------------- */
+
+/* The user whose booking holds seat i of show s (whatever its state), -1. */
+static int m_seat_user(const struct model *m, int s, int i)
+{
+	int b = m->shows[s].seat[i].booking;
+
+	return b < 0 ? -1 : m->b[b].user;
+}
+
+static bool m_seat_other_held(const struct model *m, int u, int s, int i)
+{
+	return m_vis(m, s, i) == SEAT_HELD && m_seat_user(m, s, i) != u;
+}
+
+static bool m_seat_other_booked(const struct model *m, int u, int s, int i)
+{
+	return m_vis(m, s, i) == SEAT_BOOKED && m_seat_user(m, s, i) != u;
+}
+
+/* Free to everyone, but still written HELD by another user's cart. */
+static bool m_seat_other_expired(const struct model *m, int u, int s, int i)
+{
+	return m->shows[s].seat[i].state == SEAT_HELD && m_vis(m, s, i) == SEAT_AVAILABLE &&
+	       m_seat_user(m, s, i) != u;
+}
+
+static int m_longest_run(const struct model *m, int s)
+{
+	const struct m_show *sh = &m->shows[s];
+	int best = 0;
+
+	for (int r = 0; r < sh->rows; r++)
+		for (int n = 0, run = 0; n < sh->per_row; n++) {
+			run = m_vis(m, s, r * sh->per_row + n) == SEAT_AVAILABLE ? run + 1 : 0;
+			if (run > best)
+				best = run;
+		}
+	return best;
+}
+
+static enum m_rule m_refusal_rule(enum m_kind kind, enum outcome o)
+{
+	switch (kind) {
+	case M_HOLD:
+		return o == OUTCOME_SHOW_NOT_FOUND        ? R_HOLD_NO_SHOW
+		       : o == OUTCOME_SHOW_NOT_BOOKABLE   ? R_HOLD_NOT_BOOKABLE
+		       : o == OUTCOME_UNKNOWN_SEATS       ? R_HOLD_UNKNOWN
+		       : o == OUTCOME_SEATS_UNAVAILABLE   ? R_HOLD_UNAVAILABLE
+		       : o == OUTCOME_HOLD_LIMIT_EXCEEDED ? R_HOLD_LIMIT
+		                                          : M_RULES;
+	case M_HOLD_BEST:
+		return o == OUTCOME_SHOW_NOT_FOUND        ? R_BEST_NO_SHOW
+		       : o == OUTCOME_SHOW_NOT_BOOKABLE   ? R_BEST_NOT_BOOKABLE
+		       : o == OUTCOME_SEATS_UNAVAILABLE   ? R_BEST_NO_ROOM
+		       : o == OUTCOME_HOLD_LIMIT_EXCEEDED ? R_BEST_LIMIT
+		                                          : M_RULES;
+	case M_CONFIRM:
+		return o == OUTCOME_SHOW_NOT_FOUND      ? R_CONFIRM_NO_SHOW
+		       : o == OUTCOME_UNKNOWN_SEATS     ? R_CONFIRM_UNKNOWN
+		       : o == OUTCOME_SHOW_NOT_BOOKABLE ? R_CONFIRM_NOT_BOOKABLE
+		       : o == OUTCOME_SEATS_NOT_HELD    ? R_CONFIRM_NOT_HELD
+		                                        : M_RULES;
+	case M_RELEASE:
+		return o == OUTCOME_BOOKING_NOT_FOUND ? R_RELEASE_NO_CART : M_RULES;
+	case M_CANCEL:
+		return o == OUTCOME_BOOKING_NOT_FOUND         ? R_CANCEL_NOT_FOUND
+		       : o == OUTCOME_BOOKING_NOT_CANCELLABLE ? R_CANCEL_NOT_CANCELLABLE
+		                                              : M_RULES;
+	case M_EXPIRE:
+	case M_KINDS:
+		break;
+	}
+	return M_RULES;
+}
+
+/* Marks in hit[] the rules op exercises, judged on the model before it
+ * runs (e is what the model expects it to answer). */
+static void m_classify(const struct model *m, const struct m_op *op, const struct m_expect *e,
+                       int target, bool hit[M_RULES])
+{
+	int u = op->user, s = op->show;
+	const struct m_show *sh = s >= 0 ? &m->shows[s] : NULL;
+	int cart = s >= 0 ? m_live_cart(m, u, s) : -1;
+
+	memset(hit, 0, sizeof(bool) * M_RULES);
+	if (e->outcome != OUTCOME_OK) {
+		enum m_rule r = m_refusal_rule(op->kind, e->outcome);
+		if (r < M_RULES)
+			hit[r] = true;
+		for (int i = 0; i < e->nbad && sh; i++) {
+			int k = m_seat_index(sh, e->bad[i]);
+			if (k < 0)
+				continue;
+			if (op->kind == M_HOLD && m_seat_other_held(m, u, s, k))
+				hit[R_X_HOLD_HELD] = true;
+			if (op->kind == M_HOLD && m_seat_other_booked(m, u, s, k))
+				hit[R_X_HOLD_BOOKED] = true;
+			if (op->kind == M_CONFIRM && m_seat_other_held(m, u, s, k))
+				hit[R_X_CONFIRM_HELD] = true;
+		}
+		if (op->kind == M_CANCEL && target >= 0 && m->b[target].user != u)
+			hit[R_X_CANCEL] = true;
+		return;
+	}
+	switch (op->kind) {
+	case M_HOLD: {
+		bool added = false;
+		for (int i = 0; i < op->nseats; i++) {
+			int k = m_seat_index(sh, op->seats[i]);
+			if (m_seat_other_expired(m, u, s, k))
+				hit[R_X_TAKEOVER] = true;
+			added |= !(sh->seat[k].state == SEAT_HELD && sh->seat[k].booking == cart &&
+			           cart >= 0);
+		}
+		if (cart >= 0 && added) {
+			hit[R_CART_GROWS] = true;
+			if (m->now + MODEL_TTL_MS > m->b[cart].created + MODEL_LIFE_MS)
+				hit[R_LIFETIME_CAP] = true;
+		}
+		if (cart < 0 && m->cart[u][s] >= 0 &&
+		    m_status(m, &m->b[m->cart[u][s]]) == BOOKING_EXPIRED)
+			hit[R_NEW_CART_AFTER_EXPIRY] = true;
+		break;
+	}
+	case M_HOLD_BEST:
+		for (int i = 0; i < sh->rows * sh->per_row; i++)
+			if (m_seat_other_held(m, u, s, i) || m_seat_other_booked(m, u, s, i))
+				hit[R_X_BEST_AROUND] = true;
+		if (op->split && !m_has_block(m, s, op->count))
+			hit[R_BEST_SPLIT] = true;
+		break;
+	case M_CONFIRM:
+		if (e->booking >= 0 && m->b[e->booking].status == BOOKING_CONFIRMED)
+			hit[R_CONFIRM_RETRY] = true;
+		else if (cart >= 0 && op->nseats < m->b[cart].nseats)
+			hit[R_CONFIRM_SUBSET] = true;
+		break;
+	case M_RELEASE: {
+		int drop = 0;
+		for (int i = 0; !op->all && i < op->nseats; i++) {
+			int k = m_seat_index(sh, op->seats[i]);
+			if (k >= 0 && m_seat_other_held(m, u, s, k))
+				hit[R_X_RELEASE_HELD] = true;
+			drop += m_seats_has(m->b[cart].seats, m->b[cart].nseats, op->seats[i]);
+		}
+		if (op->all || drop == m->b[cart].nseats)
+			hit[R_RELEASE_EMPTIES] = true;
+		else if (drop > 0)
+			hit[R_RELEASE_SOME] = true;
+		break;
+	}
+	case M_CANCEL: {
+		enum booking_status st = m_status(m, &m->b[target]);
+		hit[st == BOOKING_CANCELLED   ? R_CANCEL_AGAIN
+		    : st == BOOKING_CONFIRMED ? R_CANCEL_CONFIRMED
+		                              : R_CANCEL_CART] = true;
+		break;
+	}
+	case M_EXPIRE:
+		for (int t = 0; t < m->nshows; t++)
+			for (int i = 0; i < m->shows[t].rows * m->shows[t].per_row; i++)
+				if (m->shows[t].seat[i].state == SEAT_HELD &&
+				    m_vis(m, t, i) == SEAT_AVAILABLE)
+					hit[R_SWEEP] = true;
+		break;
+	case M_KINDS:
+		break;
+	}
+}
+
 /* Runs one op against the store and the model and compares. */
 static void m_step(struct m_world *w, const struct m_op *op, char *result, bool stats)
 {
@@ -1100,6 +1383,8 @@ static void m_step(struct m_world *w, const struct m_op *op, char *result, bool 
 		ref = m->b[target].ref;
 	m_take_picture(m, before);
 	m_expect(m, op, target, &e);
+	bool hit[M_RULES];
+	m_classify(m, op, &e, target, hit);
 
 	struct store_cmd *c = calloc(1, sizeof(*c));
 	if (!c) {
@@ -1187,6 +1472,8 @@ static void m_step(struct m_world *w, const struct m_op *op, char *result, bool 
 reads:
 	if (!w->failed)
 		m_check_reads(w, op);
+	for (int r = 0; r < M_RULES && !w->failed; r++)
+		m->hits[r] += hit[r];
 out:
 	store_cmd_clear(c);
 	free(c);
@@ -1327,6 +1614,454 @@ static void m_gen_confirm_seats(const struct model *m, struct m_rng *r, struct m
 	m_op_shuffle(op, r);
 }
 
+/* ---- aiming at a rule ------------------------------------------------- */
+
+typedef bool (*m_seat_pred)(const struct model *m, int u, int s, int i);
+
+static bool m_seat_free(const struct model *m, int u, int s, int i)
+{
+	(void)u;
+	return m_vis(m, s, i) == SEAT_AVAILABLE;
+}
+
+static bool m_seat_any(const struct model *m, int u, int s, int i)
+{
+	(void)m, (void)u, (void)s, (void)i;
+	return true;
+}
+
+/* Adds up to want seats of show s for which pred holds, chosen at
+ * random; returns how many were added. */
+static int m_add_seats(const struct model *m, struct m_rng *r, struct m_op *op, m_seat_pred pred,
+                       int want)
+{
+	const struct m_show *sh = &m->shows[op->show];
+	int cand[MODEL_SEATS_MAX], n = 0, added = 0;
+
+	for (int i = 0; i < sh->rows * sh->per_row; i++)
+		if (pred(m, op->user, op->show, i) &&
+		    !m_seats_has(op->seats, op->nseats, m_seat_at(sh, i)))
+			cand[n++] = i;
+	while (added < want && n > 0 && op->nseats < MODEL_OP_SEATS) {
+		int j = m_below(r, n);
+		m_op_add(op, m_seat_at(sh, cand[j]));
+		cand[j] = cand[--n];
+		added++;
+	}
+	return added;
+}
+
+static bool m_started(const struct model *m, int s)
+{
+	return m->now >= m->shows[s].show_time;
+}
+
+static int m_cart_size(const struct model *m, int u, int s)
+{
+	int c = m_live_cart(m, u, s);
+
+	return c < 0 ? 0 : m->b[c].nseats;
+}
+
+/* A booking of u (index) for which pred holds, at random; -1 when none. */
+static int m_pick_booking(const struct model *m, struct m_rng *r, int u,
+                          bool (*pred)(const struct model *m, const struct m_booking *b))
+{
+	int pick = -1, n = 0;
+
+	for (int i = 0; i < m->nbookings; i++)
+		if (m->b[i].user == u && pred(m, &m->b[i]) && m_below(r, ++n) == 0)
+			pick = i;
+	return pick;
+}
+
+static bool m_bk_not_cancellable(const struct model *m, const struct m_booking *b)
+{
+	enum booking_status st = m_status(m, b);
+	return st == BOOKING_EXPIRED ||
+	       (st != BOOKING_CANCELLED && m->now >= m->shows[b->show].show_time);
+}
+
+static bool m_bk_confirmed_ahead(const struct model *m, const struct m_booking *b)
+{
+	return m_status(m, b) == BOOKING_CONFIRMED && m->now < m->shows[b->show].show_time;
+}
+
+static bool m_bk_confirmed(const struct model *m, const struct m_booking *b)
+{
+	return m_status(m, b) == BOOKING_CONFIRMED;
+}
+
+static bool m_bk_live_cart_ahead(const struct model *m, const struct m_booking *b)
+{
+	return m_status(m, b) == BOOKING_STAGED && m->now < m->shows[b->show].show_time;
+}
+
+static bool m_bk_cancelled(const struct model *m, const struct m_booking *b)
+{
+	return m_status(m, b) == BOOKING_CANCELLED;
+}
+
+static bool m_bk_any(const struct model *m, const struct m_booking *b)
+{
+	(void)m, (void)b;
+	return true;
+}
+
+/* op's CANCEL of booking i. */
+static void m_aim_cancel(const struct model *m, struct m_op *op, int i)
+{
+	op->kind = M_CANCEL;
+	op->owner = m->b[i].user;
+	op->nth = 0;
+	for (int k = 0; k < i; k++)
+		op->nth += m->b[k].user == op->owner;
+}
+
+/* Fills op (user and show already chosen, no seats yet) so that it
+ * exercises rule; false when the state gives no way to now. */
+static bool m_aim_at(const struct model *m, struct m_rng *r, enum m_rule rule, struct m_op *op)
+{
+	int u = op->user, s = op->show, k = m_cart_size(m, u, s), cart = m_live_cart(m, u, s);
+	bool ahead = !m_started(m, s);
+	int i;
+
+	switch (rule) {
+	case R_HOLD_NO_SHOW:
+	case R_BEST_NO_SHOW:
+	case R_CONFIRM_NO_SHOW:
+		op->kind = rule == R_HOLD_NO_SHOW   ? M_HOLD
+		           : rule == R_BEST_NO_SHOW ? M_HOLD_BEST
+		                                    : M_CONFIRM;
+		m_add_seats(m, r, op, m_seat_any, 1);
+		op->count = 1;
+		op->show = -1;
+		return true;
+	case R_HOLD_NOT_BOOKABLE:
+	case R_BEST_NOT_BOOKABLE:
+		op->kind = rule == R_HOLD_NOT_BOOKABLE ? M_HOLD : M_HOLD_BEST;
+		op->count = 1;
+		return !ahead && m_add_seats(m, r, op, m_seat_free, 1) == 1;
+	case R_CONFIRM_NOT_BOOKABLE:
+		/* not a retry: a seat that is not booked by u */
+		op->kind = M_CONFIRM;
+		return !ahead && m_add_seats(m, r, op, m_seat_free, 1) == 1;
+	case R_HOLD_UNKNOWN:
+		op->kind = M_HOLD;
+		m_add_seats(m, r, op, m_seat_free, 1);
+		m_op_add(op, m_unknown_seat(&m->shows[s], r));
+		return ahead;
+	case R_CONFIRM_UNKNOWN:
+		op->kind = M_CONFIRM;
+		if (cart >= 0)
+			m_op_add(op, m->b[cart].seats[m_below(r, m->b[cart].nseats)]);
+		m_op_add(op, m_unknown_seat(&m->shows[s], r));
+		return true;
+	case R_HOLD_UNAVAILABLE:
+	case R_X_HOLD_HELD:
+		op->kind = M_HOLD;
+		if (!ahead || m_add_seats(m, r, op, m_seat_other_held, 1) != 1)
+			return false;
+		m_add_seats(m, r, op, m_seat_free, m_below(r, 2));
+		return true;
+	case R_X_HOLD_BOOKED:
+		op->kind = M_HOLD;
+		return ahead && m_add_seats(m, r, op, m_seat_other_booked, 1) == 1;
+	case R_HOLD_LIMIT:
+		op->kind = M_HOLD;
+		return ahead && m_add_seats(m, r, op, m_seat_free, MODEL_PER_USER - k + 1) ==
+		                    MODEL_PER_USER - k + 1;
+	case R_BEST_NO_ROOM:
+		op->kind = M_HOLD_BEST;
+		op->count = m_longest_run(m, s) + 1;
+		return ahead && op->count <= MODEL_BEST_COUNT_MAX;
+	case R_BEST_LIMIT:
+		op->kind = M_HOLD_BEST;
+		op->count = MODEL_PER_USER - k + 1;
+		return ahead && k > 0 && m_has_block(m, s, op->count);
+	case R_CONFIRM_NOT_HELD:
+	case R_X_CONFIRM_HELD:
+		op->kind = M_CONFIRM;
+		if (!ahead || m_add_seats(m, r, op, m_seat_other_held, 1) != 1)
+			return false;
+		if (cart >= 0 && m_chance(r, 50))
+			m_op_add(op, m->b[cart].seats[0]);
+		return true;
+	case R_RELEASE_NO_CART:
+		op->kind = M_RELEASE;
+		op->all = m_chance(r, 50);
+		if (!op->all)
+			m_add_seats(m, r, op, m_seat_any, 1);
+		return cart < 0;
+	case R_CANCEL_NOT_FOUND:
+		op->kind = M_CANCEL;
+		op->owner = u;
+		op->nth = -1;
+		return true;
+	case R_X_CANCEL:
+		op->kind = M_CANCEL;
+		op->owner = (u + 1 + m_below(r, MODEL_USERS - 1)) % MODEL_USERS;
+		if ((i = m_pick_booking(m, r, op->owner, m_bk_any)) < 0)
+			return false;
+		m_aim_cancel(m, op, i);
+		return true;
+	case R_CANCEL_NOT_CANCELLABLE:
+	case R_CANCEL_CONFIRMED:
+	case R_CANCEL_CART:
+	case R_CANCEL_AGAIN:
+		i = m_pick_booking(m, r, u,
+		                   rule == R_CANCEL_NOT_CANCELLABLE ? m_bk_not_cancellable
+		                   : rule == R_CANCEL_CONFIRMED     ? m_bk_confirmed_ahead
+		                   : rule == R_CANCEL_CART          ? m_bk_live_cart_ahead
+		                                                    : m_bk_cancelled);
+		if (i < 0)
+			return false;
+		m_aim_cancel(m, op, i);
+		return true;
+	case R_X_TAKEOVER:
+		op->kind = M_HOLD;
+		return ahead && k < MODEL_PER_USER &&
+		       m_add_seats(m, r, op, m_seat_other_expired, 1) == 1;
+	case R_X_RELEASE_HELD:
+		op->kind = M_RELEASE;
+		if (cart < 0 || m_add_seats(m, r, op, m_seat_other_held, 1) != 1)
+			return false;
+		if (m_chance(r, 50))
+			m_op_add(op, m->b[cart].seats[m_below(r, m->b[cart].nseats)]);
+		return true;
+	case R_X_BEST_AROUND: {
+		bool others = false;
+		const struct m_show *sh = &m->shows[s];
+		for (i = 0; i < sh->rows * sh->per_row; i++)
+			others |= m_seat_other_held(m, u, s, i) || m_seat_other_booked(m, u, s, i);
+		op->kind = M_HOLD_BEST;
+		op->count = 1 + m_below(r, 2);
+		return ahead && others && k + op->count <= MODEL_PER_USER &&
+		       m_has_block(m, s, op->count);
+	}
+	case R_LIFETIME_CAP:
+	case R_CART_GROWS:
+		op->kind = M_HOLD;
+		if (!ahead || cart < 0 || k >= MODEL_PER_USER)
+			return false;
+		if (rule == R_LIFETIME_CAP &&
+		    m->now + MODEL_TTL_MS <= m->b[cart].created + MODEL_LIFE_MS)
+			return false;
+		return m_add_seats(m, r, op, m_seat_free, 1) == 1;
+	case R_NEW_CART_AFTER_EXPIRY:
+		op->kind = M_HOLD;
+		return ahead && m->cart[u][s] >= 0 &&
+		       m_status(m, &m->b[m->cart[u][s]]) == BOOKING_EXPIRED &&
+		       m_add_seats(m, r, op, m_seat_free, 1) == 1;
+	case R_CONFIRM_RETRY:
+		op->kind = M_CONFIRM;
+		if ((i = m_pick_booking(m, r, u, m_bk_confirmed)) < 0)
+			return false;
+		op->show = m->b[i].show;
+		for (int j = 0; j < m->b[i].nseats; j++)
+			m_op_add(op, m->b[i].seats[j]);
+		m_op_shuffle(op, r);
+		return op->nseats > 0;
+	case R_CONFIRM_SUBSET:
+		op->kind = M_CONFIRM;
+		if (!ahead || k < 2)
+			return false;
+		for (int j = 0, want = 1 + m_below(r, k - 1); j < want; j++)
+			m_op_add(op, m->b[cart].seats[j]);
+		m_op_shuffle(op, r);
+		return true;
+	case R_RELEASE_SOME:
+	case R_RELEASE_EMPTIES:
+		op->kind = M_RELEASE;
+		if (cart < 0 || (rule == R_RELEASE_SOME && k < 2))
+			return false;
+		if (rule == R_RELEASE_EMPTIES)
+			op->all = true;
+		else
+			m_op_add(op, m->b[cart].seats[m_below(r, k)]);
+		return true;
+	case R_BEST_SPLIT:
+		op->kind = M_HOLD_BEST;
+		op->split = true;
+		for (op->count = 2; op->count <= MODEL_PER_USER - k; op->count++)
+			if (!m_has_block(m, s, op->count) && m_free_count(m, s) >= op->count)
+				return ahead;
+		return false;
+	case R_SWEEP:
+		op->kind = M_EXPIRE;
+		for (int t = 0; t < m->nshows; t++)
+			for (i = 0; i < m->shows[t].rows * m->shows[t].per_row; i++)
+				if (m_seat_other_expired(m, -1, t, i))
+					return true;
+		return false;
+	case M_RULES:
+		break;
+	}
+	return false;
+}
+
+/* The lifetime cap needs a live cart older than the lifetime less the
+ * TTL: this op waits (moves its own time on) until some cart is, then
+ * adds a free seat to it. False when no cart can get there. */
+static bool m_aim_lifetime(const struct model *m, struct m_rng *r, struct m_op *op)
+{
+	int64_t at = op->at, now = m->now;
+
+	for (int t = 0; t < MODEL_AIM_TRIES; t++) {
+		int u = m_below(r, MODEL_USERS), s = m_below(r, m->nshows);
+		int c = m_live_cart(m, u, s);
+		if (c < 0 || m->b[c].nseats >= MODEL_PER_USER)
+			continue;
+		int64_t when = m->b[c].created + MODEL_LIFE_MS - MODEL_TTL_MS + TEST_SECOND_MS;
+		if (when < now)
+			when = now;
+		if (when >= m->b[c].expires || when >= m->shows[s].show_time)
+			continue;
+		memset(op, 0, sizeof(*op));
+		op->kind = M_HOLD;
+		op->user = u;
+		op->show = s;
+		/* a seat free now is free later too: holds only run out */
+		if (m_add_seats(m, r, op, m_seat_free, 1) != 1)
+			continue;
+		op->at = at + (when - now);
+		return true;
+	}
+	memset(op, 0, sizeof(*op));
+	op->at = at;
+	return false;
+}
+
+/* A step towards a state in which rule can be aimed at, for the rules
+ * that need one the random ops rarely build: a cart of 2 or 3 seats, a
+ * cart next to another user's hold, a row broken up by holds. */
+static bool m_prepare(const struct model *m, struct m_rng *r, enum m_rule rule, struct m_op *op)
+{
+	int u = op->user, s = op->show, k = m_cart_size(m, u, s);
+
+	if (m_started(m, s))
+		return false;
+	if (m_free_count(m, s) == 0) {
+		/* a full show: its first confirmed booking is cancelled */
+		for (int i = 0; i < m->nbookings; i++)
+			if (m->b[i].show == s && m_status(m, &m->b[i]) == BOOKING_CONFIRMED) {
+				m_aim_cancel(m, op, i);
+				op->user = op->owner;
+				return true;
+			}
+		return false;
+	}
+	op->kind = M_HOLD;
+	switch (rule) {
+	case R_HOLD_LIMIT:
+	case R_BEST_LIMIT:
+		/* fill u's cart up to the limit */
+		return k < MODEL_PER_USER && m_add_seats(m, r, op, m_seat_free, 1) == 1;
+	case R_LIFETIME_CAP:
+	case R_CONFIRM_SUBSET:
+	case R_RELEASE_SOME:
+		/* grow u's cart to 2 or 3 seats */
+		return k < 3 && m_add_seats(m, r, op, m_seat_free, 1) == 1;
+	case R_X_RELEASE_HELD:
+	case R_X_CONFIRM_HELD:
+	case R_CONFIRM_NOT_HELD:
+	case R_X_HOLD_HELD:
+	case R_HOLD_UNAVAILABLE:
+		/* u holds a seat, or someone else does beside u's cart */
+		if (k > 0)
+			op->user = (u + 1 + m_below(r, MODEL_USERS - 1)) % MODEL_USERS;
+		return m_cart_size(m, op->user, s) < MODEL_PER_USER &&
+		       m_add_seats(m, r, op, m_seat_free, 1) == 1;
+	case R_BEST_SPLIT: {
+		/* another user holds the middle seat of a row's longest free run */
+		const struct m_show *sh = &m->shows[s];
+		int best = 0, at = -1;
+		for (int row = 0; row < sh->rows; row++)
+			for (int n = 0, run = 0; n < sh->per_row; n++) {
+				run = m_vis(m, s, row * sh->per_row + n) == SEAT_AVAILABLE ? run + 1
+				                                                           : 0;
+				if (run > best) {
+					best = run;
+					at = row * sh->per_row + n - run / 2;
+				}
+			}
+		if (best < 2)
+			return false;
+		op->user = (u + 1 + m_below(r, MODEL_USERS - 1)) % MODEL_USERS;
+		if (m_cart_size(m, op->user, s) >= MODEL_PER_USER)
+			return false;
+		m_op_add(op, m_seat_at(sh, at));
+		return true;
+	}
+	case R_X_HOLD_BOOKED:
+		/* someone else books a seat here */
+		op->user = (u + 1 + m_below(r, MODEL_USERS - 1)) % MODEL_USERS;
+		/* fall through */
+	case R_CONFIRM_RETRY:
+	case R_CANCEL_CONFIRMED:
+	case R_CANCEL_AGAIN:
+	case R_CANCEL_CART: {
+		/* u (or that someone) holds a seat, then confirms the cart; for
+		 * cancelling again, cancels it */
+		int c = m_live_cart(m, op->user, s);
+		if (c < 0 || rule == R_CANCEL_CART)
+			return m_cart_size(m, op->user, s) < MODEL_PER_USER &&
+			       m_add_seats(m, r, op, m_seat_free, 1) == 1;
+		if (rule == R_CANCEL_AGAIN) {
+			m_aim_cancel(m, op, c);
+			return true;
+		}
+		op->kind = M_CONFIRM;
+		for (int j = 0; j < m->b[c].nseats; j++)
+			m_op_add(op, m->b[c].seats[j]);
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
+/* Aims op at a rule this run has not reached MODEL_RULE_MIN times: tries
+ * users and shows at random, then a step that prepares for it. False when
+ * neither fits now (then op is left for the random generator). */
+static bool m_gen_aimed(const struct model *m, struct m_rng *r, struct m_op *op)
+{
+	enum m_rule short_of[M_RULES];
+	int n = 0;
+
+	for (int k = 0; k < M_RULES; k++)
+		if (m->hits[k] < MODEL_RULE_MIN)
+			short_of[n++] = (enum m_rule)k;
+	if (n == 0)
+		return false;
+	enum m_rule rule = short_of[m_below(r, n)];
+	for (int t = 0; t < MODEL_AIM_TRIES; t++) {
+		int64_t at = op->at;
+		memset(op, 0, sizeof(*op));
+		op->at = at;
+		op->user = m_below(r, MODEL_USERS);
+		op->show = m_below(r, m->nshows);
+		if (m_aim_at(m, r, rule, op))
+			return true;
+	}
+	if (rule == R_LIFETIME_CAP && m_aim_lifetime(m, r, op))
+		return true;
+	for (int t = 0; t < MODEL_AIM_TRIES; t++) {
+		int64_t at = op->at;
+		memset(op, 0, sizeof(*op));
+		op->at = at;
+		op->user = m_below(r, MODEL_USERS);
+		op->show = m_below(r, m->nshows);
+		int u = op->user;
+		if (m_prepare(m, r, rule, op)) {
+			op->aim = (int)rule + 1;
+			op->aim_user = u;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* prev: the op before, or NULL. Users act in sessions: an op often
  * continues the previous one's user and show, so carts live long enough
  * to be added to, confirmed and released. */
@@ -1337,6 +2072,29 @@ static void m_gen_op(const struct m_world *w, struct m_rng *r, const struct m_op
 	int p = m_below(r, 100);
 	struct seat t;
 
+	/* The op after a preparing one aims at what it prepared, or prepares
+	 * one step more. */
+	if (prev && prev->aim > 0 && m_chance(r, 90)) {
+		enum m_rule rule = (enum m_rule)(prev->aim - 1);
+		int64_t at = op->at;
+		for (int step = 0; step < 2; step++) {
+			memset(op, 0, sizeof(*op));
+			op->at = at;
+			op->user = prev->aim_user;
+			op->show = prev->show;
+			if (step == 0 && m_aim_at(m, r, rule, op))
+				return;
+			if (step == 1 && m_prepare(m, r, rule, op)) {
+				op->aim = prev->aim;
+				op->aim_user = prev->aim_user;
+				return;
+			}
+		}
+		memset(op, 0, sizeof(*op));
+		op->at = at;
+	}
+	if (m_chance(r, MODEL_DIRECTED) && m_gen_aimed(m, r, op))
+		return;
 	if (prev && prev->kind != M_EXPIRE && prev->show >= 0 && m_chance(r, 55)) {
 		op->user = prev->user;
 		op->show = prev->show;
@@ -1599,6 +2357,7 @@ static int m_execute(const struct m_plan *p, struct m_op *ops, int n, struct m_r
 			ops[k].at = at;
 			w->m.now = w->t0 + at;
 			m_gen_op(w, gen, k > 0 ? &ops[k - 1] : NULL, &ops[k]);
+			at = ops[k].at; /* an op may wait for its rule (m_aim_lifetime) */
 		}
 		m_step(w, &ops[k], results ? results[k] : NULL, stats);
 	}
@@ -1629,12 +2388,10 @@ static int m_execute(const struct m_plan *p, struct m_op *ops, int n, struct m_r
 		snprintf(v->msg, sizeof(v->msg), "%s", w->msg);
 	}
 	if (stats) {
-		struct model *m = &w->m;
-		for (int i = 0; i < m->nbookings; i++)
-			model_cov_expired += m_status(m, &m->b[i]) == BOOKING_EXPIRED;
-		model_cov_caps += m->lifetime_caps;
-		model_cov_takeovers += m->takeovers;
-		model_cov_retries += m->retries;
+		for (int r = 0; r < M_RULES; r++) {
+			model_run_hits[r] = w->m.hits[r];
+			model_rule_total[r] += w->m.hits[r];
+		}
 	}
 	m_world_close(w);
 	free(w);
@@ -1735,6 +2492,23 @@ static int m_run(uint64_t seed, int steps, int number)
 	m_plan_make(&plan, seed, steps, &rng);
 	int f = m_execute(&plan, ops, steps, &rng, results, &v, true);
 	if (f == -1) {
+		char missing[MODEL_TEXT] = "";
+		size_t used = 0;
+		for (int k = 0; k < M_RULES && steps >= MODEL_DEFAULT_STEPS; k++) {
+			if (model_run_hits[k] >= MODEL_RULE_MIN)
+				continue;
+			int len = snprintf(missing + used, sizeof(missing) - used, "\n    %s: %d",
+			                   m_rule_names[k], model_run_hits[k]);
+			if (len > 0 && (size_t)len < sizeof(missing) - used)
+				used += (size_t)len;
+		}
+		if (used > 0) {
+			printf("FAIL run %d (seed %" PRIu64
+			       ", %d steps): these rules were exercised "
+			       "fewer than %d times:%s\n",
+			       number, seed, steps, MODEL_RULE_MIN, missing);
+			goto out;
+		}
 		printf("ok run %d (seed %" PRIu64 ", %d steps)\n", number, seed, steps);
 		rc = 0;
 		goto out;
@@ -1754,6 +2528,8 @@ static int m_run(uint64_t seed, int steps, int number)
 	char tag[sizeof(v.tag)];
 	int tries = 0;
 	snprintf(tag, sizeof(tag), "%s", v.tag);
+	if (!model_shrink)
+		goto out;
 	int len = m_shrink(&plan, ops, f + 1, tag, &tries);
 	memset(results, 0, sizeof(*results) * (size_t)steps);
 	int g = m_execute(&plan, ops, len, NULL, results, &v, false);
@@ -1802,9 +2578,10 @@ static void m_print_coverage(void)
 			if (model_hist[k][o])
 				printf(" %s %lu", outcome_name((enum outcome)o), model_hist[k][o]);
 	}
-	printf("\nrules exercised: %ld expired carts, %ld expired holds taken over, %ld lifetime "
-	       "caps, %ld confirm retries\n",
-	       model_cov_expired, model_cov_takeovers, model_cov_caps, model_cov_retries);
+	printf("\nrules exercised (times, all runs):");
+	for (int r = 0; r < M_RULES; r++)
+		printf("\n  %-56s %ld", m_rule_names[r], model_rule_total[r]);
+	printf("\n");
 }
 
 static int m_parse_u64(const char *s, uint64_t *out)
@@ -1824,13 +2601,17 @@ static int m_parse_u64(const char *s, uint64_t *out)
 static void m_usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: model_tests [--seed N] [--steps N] [--runs N] [--seconds S]\n"
+	        "usage: model_tests [--seed N] [--steps N] [--runs N] [--seconds S] [--no-shrink]\n"
 	        "  --seed N     first run's seed (default: from the clock); run i uses N+i\n"
 	        "  --steps N    operations per run (default %d)\n"
 	        "  --runs N     runs (default %d)\n"
 	        "  --seconds S  keep starting runs until S seconds have passed (soak)\n"
+	        "  --no-shrink  report a divergence without shrinking it (faster, for\n"
+	        "               measuring how often runs catch a deliberate bug)\n"
+	        "  runs of %d steps or more fail when a rule was exercised fewer than %d "
+	        "times\n"
 	        "  BOXOFFICE_TEST_DB: database URL (default: a fresh SQLite file per run)\n",
-	        MODEL_DEFAULT_STEPS, MODEL_DEFAULT_RUNS);
+	        MODEL_DEFAULT_STEPS, MODEL_DEFAULT_RUNS, MODEL_DEFAULT_STEPS, MODEL_RULE_MIN);
 }
 
 int main(int argc, char **argv)
@@ -1845,6 +2626,9 @@ int main(int argc, char **argv)
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			m_usage(stdout);
 			return 0;
+		} else if (strcmp(a, "--no-shrink") == 0) {
+			model_shrink = false;
+			continue;
 		} else if (strcmp(a, "--seed") == 0) {
 			bad = m_parse_u64(val, &seed);
 			have_seed = true;
