@@ -72,7 +72,8 @@ suite_budget() {
 	flood-*) s=300 ;;                                    # [15 s]
 	fuzz) s=600 ;;                                       # [30-90 s]
 	spec-lint) s=120 ;;                                  # [2 s]
-	web-*) s=120 ;;                                      # [2-5 s]
+	web-*) s=120 ;;                                      # [5-10 s]
+	spec-responses-*) s=120 ;;                           # [1 s]
 	hostile-valgrind) s=900 ;;                           # [120 s]
 	hostile-*) s=300 ;;                                  # [30 s]
 	*) s=600 ;;                                          # any other suite
@@ -145,7 +146,12 @@ run_backend() {
 		run_suite "contract-$name-$tag" tap "$dir/tests/contract_tests"
 	BOXOFFICE_TEST_DB=$(fresh_db "$db" "model_$tag") \
 		run_suite "model-$name-$tag" summary "$dir/tests/model_tests" --runs "${MODEL_RUNS:-20}"
-	run_suite "http-$name-$tag" summary /usr/bin/python3 tests/http/test_api.py
+	# every answer the HTTP and spec suites receive is checked against the spec
+	local answers="$LOGDIR/responses-$name-$tag.jsonl"
+	rm -f "$answers"
+	BOXOFFICE_RESPONSE_LOG=$answers run_suite "http-$name-$tag" summary /usr/bin/python3 tests/http/test_api.py
+	BOXOFFICE_RESPONSE_LOG=$answers run_suite "web-$name-$tag" summary /usr/bin/python3 tests/spec/test_spec.py
+	run_suite "spec-responses-$name-$tag" summary node tests/spec/validate_responses.mjs "$answers"
 	run_suite "idempotency-$name-$tag" summary /usr/bin/python3 tests/http/test_idempotency.py
 	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
 	run_suite "hostile-$name-$tag" summary /usr/bin/python3 tests/http/test_hostile.py
@@ -155,7 +161,6 @@ run_backend() {
 	run_suite "durability-$name-$tag" summary /usr/bin/python3 tests/http/test_durability.py
 	# each invariant of boxoffice verify broken through SQL: verify must say so
 	run_suite "verify-fails-$name-$tag" summary /usr/bin/python3 tests/verify/test_verify_fails.py
-	run_suite "web-$name-$tag" summary /usr/bin/python3 tests/spec/test_spec.py
 	# kill -9 under load; on PostgreSQL also one database stop
 	BOXOFFICE_PG_DIR=$([ "$db" = sqlite ] || echo "$PGDIR") \
 		run_suite "crash-$name-$tag" summary /usr/bin/python3 tests/crash/test_crash.py

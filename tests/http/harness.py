@@ -12,7 +12,9 @@ the contract and model suites drive it through store.h), so the tests of
 expiry here use short TTLs and wait for them.
 
 Environment: see tests/lib/servers.py (BOXOFFICE_BIN, BOXOFFICE_TEST_DB,
-BOXOFFICE_START_TIMEOUT).
+BOXOFFICE_START_TIMEOUT); BOXOFFICE_RESPONSE_LOG names a file to append
+every answer a Client receives to (JSON lines), which
+tests/spec/validate_responses.mjs checks against web/openapi.json.
 """
 
 import calendar
@@ -25,6 +27,7 @@ import resource
 import re
 import secrets
 import sys
+import threading
 import time
 import traceback
 
@@ -37,6 +40,8 @@ from servers import (ADMIN_TOKEN, BIN, ON_POSTGRES, SANITIZER_MARKS, START_TIMEO
                      TEST_DB, ServerStartError, error_code, free_port, info)
 
 REQUEST_TIMEOUT = 30.0
+RESPONSE_LOG = os.environ.get("BOXOFFICE_RESPONSE_LOG", "")
+_response_log_lock = threading.Lock()
 
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 REF_RE = re.compile(r"^BX-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{8}$")
@@ -195,6 +200,8 @@ class Client:
                 except (ValueError, UnicodeDecodeError):
                     parsed = None
             self.last = (method, path, resp.status, payload)
+            if RESPONSE_LOG:
+                record_response(method, path, resp.status, headers_out, payload)
             if self.strict:
                 ctype = headers_out.get("content-type", "")
                 check(ctype.split(";")[0].strip().lower() == "application/json",
@@ -215,6 +222,16 @@ class Client:
     def admin(self, path, body, token=None):
         tok = ADMIN_TOKEN if token is None else token
         return self.request("POST", path, body=body, headers={"Authorization": "Bearer " + tok})
+
+
+def record_response(method, path, status, headers, payload):
+    """Appends one answer to BOXOFFICE_RESPONSE_LOG as a JSON line, so that
+    every answer the suite saw can be checked against web/openapi.json."""
+    line = json.dumps({"method": method, "path": path, "status": status, "headers": headers,
+                       "body": payload.decode("utf-8", "replace")}) + "\n"
+    with _response_log_lock:
+        with open(RESPONSE_LOG, "a", encoding="utf-8") as f:
+            f.write(line)
 
 
 def expect(resp, status, what):
