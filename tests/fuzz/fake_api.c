@@ -118,6 +118,29 @@ void http_get_stats(const struct http_request *req, struct http_stats *out)
 	memset(out, 0, sizeof(*out));
 }
 
+int http_draining(const struct http_request *req)
+{
+	return req->r->store_byte == 254;
+}
+
+void http_set_route(struct http_request *req, const char *route)
+{
+	FUZZ_CHECK(route != NULL && route[0] == '/');
+	(void)req;
+}
+
+void http_set_user(struct http_request *req, const char *user)
+{
+	FUZZ_CHECK(user != NULL);
+	(void)req;
+}
+
+const char *http_request_id(const struct http_request *req)
+{
+	(void)req;
+	return "fuzz-request";
+}
+
 void *http_user_data(const struct http_request *req)
 {
 	return req->user_data;
