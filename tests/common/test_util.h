@@ -1,6 +1,7 @@
 /* test_util.h - small helpers the C test suites share: time units, the
  * run id that keeps one run's names apart in a shared database, the shape
- * of a booking reference, seat lists as text, temporary directories. */
+ * of a booking reference, seat lists as text, the test database and its
+ * temporary directory. */
 #ifndef BOXOFFICE_TESTS_TEST_UTIL_H
 #define BOXOFFICE_TESTS_TEST_UTIL_H
 
@@ -9,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -73,6 +75,30 @@ static inline void test_seats_text(const struct seat *s, int n, char *buf, size_
 			return;
 		used += (size_t)k;
 	}
+}
+
+/* The database a test uses: BOXOFFICE_TEST_DB when set (shared with other
+ * tests: dir is left empty; returns 1), else a fresh SQLite file named
+ * file in a new temporary directory named after tag, written to dir for
+ * test_remove_dir (returns 0). Returns -1, errno set, when the directory
+ * cannot be made. */
+static inline int test_db_url(const char *tag, const char *file, char *url, size_t url_size,
+                              char *dir, size_t dir_size)
+{
+	const char *env = getenv("BOXOFFICE_TEST_DB"), *tmp = getenv("TMPDIR");
+
+	dir[0] = '\0';
+	if (env && *env) {
+		snprintf(url, url_size, "%s", env);
+		return 1;
+	}
+	snprintf(dir, dir_size, "%s/boxoffice-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp", tag);
+	if (!mkdtemp(dir)) {
+		dir[0] = '\0';
+		return -1;
+	}
+	snprintf(url, url_size, "sqlite:%s/%s", dir, file);
+	return 0;
 }
 
 /* Removes a test's temporary directory and the files in it (a database

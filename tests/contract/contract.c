@@ -748,22 +748,18 @@ static int contract_setup(void **state)
 	if (!f)
 		return -1;
 	f->serial = ++contract_serial;
-	if (env && *env) {
-		snprintf(f->url, sizeof(f->url), "%s", env);
+	if (!(env && *env) && strcmp(CONTRACT_DEFAULT_BACKEND, "postgres") == 0) {
+		snprintf(f->url, sizeof(f->url), "%s", CONTRACT_DEFAULT_PG_URL);
 		f->shared = true;
-	} else if (strcmp(CONTRACT_DEFAULT_BACKEND, "sqlite") == 0) {
-		const char *tmp = getenv("TMPDIR");
-		snprintf(f->dir, sizeof(f->dir), "%s/boxoffice-contract-XXXXXX",
-		         tmp && *tmp ? tmp : "/tmp");
-		if (!mkdtemp(f->dir)) {
+	} else {
+		int shared =
+		    test_db_url("contract", "t.db", f->url, sizeof(f->url), f->dir, sizeof(f->dir));
+		if (shared < 0) {
 			print_error("mkdtemp: %s\n", strerror(errno));
 			free(f);
 			return -1;
 		}
-		snprintf(f->url, sizeof(f->url), "sqlite:%s/t.db", f->dir);
-	} else {
-		snprintf(f->url, sizeof(f->url), "%s", CONTRACT_DEFAULT_PG_URL);
-		f->shared = true;
+		f->shared = shared == 1;
 	}
 	int64_t t0 = timefmt_now_ms();
 	atomic_store(&f->now, t0 > contract_clock_floor ? t0 : contract_clock_floor);

@@ -2237,24 +2237,16 @@ static void m_probe_clock(struct m_world *w, struct store_cmd *c)
  * plan's shows; without a plan, only probes the clock. */
 static int m_world_open(struct m_world *w, const struct m_plan *p, int nops)
 {
-	const char *env = getenv("BOXOFFICE_TEST_DB");
 	struct model *m = &w->m;
 
 	model_serial++;
-	if (env && *env) {
-		snprintf(w->url, sizeof(w->url), "%s", env);
-		w->shared = true;
-	} else {
-		const char *tmp = getenv("TMPDIR");
-		snprintf(w->dir, sizeof(w->dir), "%s/boxoffice-model-XXXXXX",
-		         tmp && *tmp ? tmp : "/tmp");
-		if (!mkdtemp(w->dir)) {
-			m_diverge(w, "setup", "mkdtemp: %s", strerror(errno));
-			w->dir[0] = '\0';
-			return -1;
-		}
-		snprintf(w->url, sizeof(w->url), "sqlite:%s/model.db", w->dir);
+	int shared =
+	    test_db_url("model", "model.db", w->url, sizeof(w->url), w->dir, sizeof(w->dir));
+	if (shared < 0) {
+		m_diverge(w, "setup", "mkdtemp: %s", strerror(errno));
+		return -1;
 	}
+	w->shared = shared == 1;
 	/* Each run starts after every hold of the runs before it has expired
 	 * on the fake timeline, so a database shared by the runs of this
 	 * process (PostgreSQL) stays consistent for store_verify. */
