@@ -214,6 +214,8 @@ fi
 # release's schema, make install, the man page against --help, the docs.
 BOXOFFICE_BIN="$ROOT/build/boxoffice" \
 	run_suite "ops-sqlite" summary /usr/bin/python3 tests/ops/test_ops.py
+BOXOFFICE_BIN="$ROOT/build-asan/boxoffice" \
+	run_suite "ops-sqlite-asan" summary /usr/bin/python3 tests/ops/test_ops.py
 if [ -n "$PGURL" ]; then
 	BOXOFFICE_BIN="$ROOT/build/boxoffice" BOXOFFICE_TEST_DB=$PGURL \
 		run_suite "ops-pg" summary /usr/bin/python3 tests/ops/test_ops.py

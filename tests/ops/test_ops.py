@@ -551,7 +551,9 @@ def test_metrics_promtool(env):
         srv = FileServer(os.path.join(tmp, "m.db"), args=["--no-demo"], name="metrics").start()
     try:
         c = srv.client()
-        show = new_show(c, 3, 4)
+        # Sooner than any other show of a shared database, so that it is
+        # among the soonest that boxoffice_show_seats covers.
+        show = new_show(c, 3, 4, show_time_ms=(int(time.time()) + 180) * 1000)
         sid = show["showId"]
         users = [unique_user("m%d" % i) for i in range(4)]
         raw_client = srv.client(strict=False)  # /metrics is text, not JSON
@@ -901,6 +903,76 @@ def test_upgrade_from_previous_release(env):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+FIXTURE_PG_V3 = os.path.join(HERE, "fixtures", "postgres-v3.sql")
+FIXTURE_PG_BOOKINGS = {
+    "BX-979SKEYF": ("alice", "CONFIRMED", ["A1", "A2"]),
+    "BX-TBHH6MTZ": ("dave", "CONFIRMED", ["A4"]),
+    "BX-KH9Y23WJ": ("bob", "CANCELLED", ["B1"]),
+    "BX-PQXADVE2": ("carol", "EXPIRED", ["C3", "C4"]),
+    "BX-K43MXAY5": ("erin", "EXPIRED", ["C1"]),
+}
+
+
+class UrlServer(OpsServer):
+    """A server on a database URL of the test's choosing."""
+
+    def __init__(self, url, args=(), **kw):
+        super().__init__(args=args, **kw)
+        self.url = url
+
+    @property
+    def db(self):
+        return self.url
+
+
+def test_upgrade_pg_from_previous_release(env):
+    """A PostgreSQL database made by the previous release (schema 3, its
+    stored functions, data) migrates: the functions are today's, every
+    booking reads back, an old Idempotency-Key replays, and it books."""
+    base = TEST_DB.rsplit("/", 1)[0]
+    name = "boxoffice_ops_upgrade_%d" % os.getpid()
+    url = base + "/" + name
+    psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1"]
+    rc, out = sh(psql + [base + "/postgres", "-c", "DROP DATABASE IF EXISTS " + name, "-c", "CREATE DATABASE " + name])
+    check(rc == 0, "cannot create a database: %s" % out)
+    try:
+        rc, out = sh(psql + [url, "-f", FIXTURE_PG_V3])
+        check(rc == 0, "loading the fixture: %s" % out)
+        rc, out = sh([BIN, "migrate", "--db", url])
+        check(rc == 0, "migrate of the previous release's database: %d %s" % (rc, out))
+        newest = max(int(os.path.basename(p).split("_")[0])
+                     for p in glob.glob(os.path.join(ROOT, "sql", "postgres", "*.sql")))
+        # the stored functions (002, repeatable) were applied again: checksum set
+        rc, out = sh(psql + ["-t", "-A", url, "-c",
+                             "SELECT max(version), count(*) FILTER (WHERE version = 2 AND checksum IS NOT NULL) "
+                             "FROM schema_migrations"])
+        eq(out.strip(), "%d|1" % newest, "schema version after migrate, functions re-applied")
+        verify(url)
+        srv = UrlServer(url, args=["--no-demo"], name="upgraded-pg").start()
+        try:
+            for ref, (user, status, seats) in FIXTURE_PG_BOOKINGS.items():
+                st, body = details(srv.port, user, ref)
+                check(st == 200, "details of %s after the upgrade: %d %s" % (ref, st, short(body)))
+                eq((body["status"], body["seats"]), (status, seats), "booking %s after the upgrade" % ref)
+            c = srv.client()
+            st, hdrs, body, raw = c.request("POST", "/api/bookings/confirm",
+                                            raw='{"username":"dave","showId":1,"seats":["A4"]}',
+                                            headers={"Idempotency-Key": "fixture-key-1",
+                                                     "Content-Type": "application/json"})
+            eq((st, hdrs.get("idempotent-replayed")), (200, "true"), "replay of a key stored before the upgrade")
+            expect(c.post("/api/bookings/hold", {"username": "frank", "showId": 1, "seats": ["C1", "B1"]}),
+                   200, "hold on the upgraded database")
+            expect(c.post("/api/bookings/confirm", {"username": "frank", "showId": 1, "seats": ["C1", "B1"]}),
+                   200, "confirm on the upgraded database")
+            seat_map = expect(c.get("/api/shows/1"), 200, "seat map")
+            eq(seat_map["seats"]["booked"], ["A1", "A2", "A4", "B1", "C1"], "booked seats")
+        finally:
+            srv.stop()
+        eq(srv.verify_report, "", "verify after serving the upgraded database")
+    finally:
+        sh(psql + [base + "/postgres", "-c", "DROP DATABASE IF EXISTS " + name])
+
+
 def test_newer_schema_refused(env):
     """A database whose schema is newer than the binary knows is refused by
     every command that opens it, with a message that says so; nothing in it
@@ -1021,11 +1093,11 @@ def test_man_page_matches_help(env):
         check(name in sections, "the man page has no %s section" % name)
     # the option each tag line (.B, .BI, .BR after .TP) introduces
     man_opts = set(re.findall(r"^\.TP\n\.B[IR]? [^\n]*?(--[a-z][a-z0-9-]+)", sections["OPTIONS"], re.M))
-    eq(sorted(man_opts - opts), [], "options in the man page that help does not know")
-    eq(sorted(opts - man_opts), [], "options of help missing from the man page")
+    eq(sorted(man_opts - opts), [], "options in docs/boxoffice.1 that help does not know (remove them)")
+    eq(sorted(opts - man_opts), [], "options of help missing from docs/boxoffice.1 (add each to its OPTIONS)")
     man_cmds = set(re.findall(r"^\.TP\n\.B ([a-z]+)$", sections["COMMANDS"], re.M))
-    eq(sorted(man_cmds - commands), [], "commands in the man page that help does not know")
-    eq(sorted(commands - man_cmds), [], "commands of help missing from the man page")
+    eq(sorted(man_cmds - commands), [], "commands in docs/boxoffice.1 that help does not know")
+    eq(sorted(commands - man_cmds), [], "commands of help missing from docs/boxoffice.1 (add to COMMANDS)")
     for env_var in set(re.findall(r"BOXOFFICE_[A-Z_]+", sh([BIN, "help"])[1])):
         check(env_var in sections["OPTIONS"], "the man page does not name %s" % env_var)
 
@@ -1151,6 +1223,8 @@ if ON_POSTGRES:
     # SQLite copies are the same whatever the database.
     TESTS = [t for t in TESTS if t[1] in (test_newer_schema_refused, test_shutdown_under_load,
                                           test_shutdown_drains_in_flight, test_metrics_promtool)]
+    TESTS.insert(0, ("upgrade: the previous release's PostgreSQL database (schema 3, with data) migrates",
+                     test_upgrade_pg_from_previous_release))
 else:
     TESTS.append(("backup under load, verify the copy, restore: every earlier booking there",
                   test_backup_under_load))
