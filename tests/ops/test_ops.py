@@ -815,6 +815,9 @@ def test_config_file(env):
             check(words in out, "expected %r in %r" % (words, out))
         rc, out = sh([BIN, "migrate", "--config", os.path.join(tmp, "missing")], env=base)
         check(rc == 2 and "missing" in out, "a missing config file: %d %s" % (rc, out))
+        # The unit's env file of deploy/ is a valid settings file too.
+        rc, out = sh([BIN, "help", "--config", os.path.join(ROOT, "deploy", "env.example")], env=base)
+        check(rc == 0, "deploy/env.example as --config: %d %s" % (rc, out[-500:]))
 
         # The hold TTL of the file reaches the server.
         srv = FileServer(os.path.join(tmp, "ttl.db"), args=["--no-demo", "--config", conf], name="config").start()
