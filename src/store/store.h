@@ -47,7 +47,7 @@ struct store_config {
 	int max_seats_per_user;       /* held by one user in one show */
 	int threads;                  /* expected concurrent readers */
 	int pool_size;                /* PostgreSQL connections */
-	store_clock_fn clock;         /* NULL: the real clock */
+	store_clock_fn clock;         /* NULL: the real clock (PostgreSQL: its own) */
 	void *clock_arg;
 	booking_random_fn random; /* NULL: getrandom(2) */
 	void *random_arg;

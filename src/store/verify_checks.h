@@ -1,7 +1,8 @@
 /* verify_checks.h - the invariants of the stored data, stated once as SQL
  * for both backends (store_verify). Each query returns one row: the number
  * of violating rows and one example. "NOW" is replaced by the backend's
- * clock expression (a bound ms value on SQLite, now() on PostgreSQL). The
+ * clock expression (a bound ms value on SQLite, bo_now() on PostgreSQL:
+ * the database clock, or a test's cfg.clock). The
  * queries use only SQL both dialects read the same way. */
 #ifndef BOXOFFICE_STORE_VERIFY_CHECKS_H
 #define BOXOFFICE_STORE_VERIFY_CHECKS_H
