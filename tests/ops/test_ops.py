@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "http"))
 
 from harness import (BIN, ON_POSTGRES, TEST_DB, Server, TestFailure, check, eq, expect,  # noqa: E402
                      new_show, run, short, unique_user)
+from servers import info  # noqa: E402
 
 FIXTURE_V2 = os.path.join(HERE, "fixtures", "sqlite-v2.sql")
 LOAD_THREADS = 6
@@ -202,6 +203,8 @@ def test_backup_under_load(env):
         acked = load.confirmed()
         before = [a for a in acked if a[1] < t_backup]
         after = [a for a in acked if a[0] > t_done]
+        info("backup under load: %.2f s, %d bookings acknowledged before it, %d started after it"
+             % (t_done - t_backup, len(before), len(after)))
         check(len(before) >= 20, "only %d bookings acknowledged before the backup" % len(before))
         check(len(after) >= 1, "no booking made after the backup (%d in all)" % len(acked))
 
@@ -376,6 +379,8 @@ def test_shutdown_under_load(env):
         check(re.search(r"msg=stopped .*requests_cut=0", log), "the log does not say stopped, 0 cut:\n" + log[-2000:])
 
         before = [e for e in writers.log if e[0] is not None and e[0] < t_sig]
+        info("shutdown under load: %d requests before SIGTERM, %d after, exit %s in %.2f s"
+             % (len(before), len(writers.log) - len(before), code, took))
         check(len(before) >= 30, "only %d requests before the signal" % len(before))
         bad = [e for e in before if e[5] not in (200, 503)]
         eq(bad[:5], [], "requests sent before the signal without a clean answer")
