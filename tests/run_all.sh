@@ -65,6 +65,7 @@ suite_budget() {
 	verify-fails-*) s=120 ;;                             # [2-10 s]
 	durability-*) s=180 ;;                               # [2-20 s]
 	powerloss-*) s=150 ;;                                # [15-25 s]
+	vfs-selftest-*) s=60 ;;                              # [1-3 s]
 	pg-functions) s=300 ;;                               # [20 s]
 	multinode-*) s=900 ;;                                # [60-120 s]
 	ops-*) s=300 ;;                                      # [10-40 s]
@@ -184,6 +185,8 @@ for build in release:build asan:build-asan; do
 	dir=${build#*:}
 	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "unit-$tag" tap "$dir/tests/unit_tests"
 	CMOCKA_MESSAGE_OUTPUT=TAP run_suite "unit-ratelimit-$tag" tap "$dir/tests/ratelimit_tests"
+	# the power-loss VFS on its own: what a cut leaves
+	run_suite "vfs-selftest-$tag" summary "$dir/tests/vfs_selftest"
 	# Connection limits and framing live below the store: one backend.
 	BOXOFFICE_BIN="$ROOT/$dir/boxoffice" \
 		run_suite "hygiene-$tag" summary /usr/bin/python3 tests/http/test_hygiene.py
