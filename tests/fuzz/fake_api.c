@@ -32,6 +32,7 @@ struct http_request {
 	int nquery;
 	void *user_data;
 	void (*user_free)(void *);
+	const char *route;
 	int suspended, resumed, answers;
 	unsigned status;
 	const char *ctype;
@@ -126,13 +127,40 @@ int http_draining(const struct http_request *req)
 void http_set_route(struct http_request *req, const char *route)
 {
 	FUZZ_CHECK(route != NULL && route[0] == '/');
-	(void)req;
+	req->route = route;
 }
 
 void http_set_user(struct http_request *req, const char *user)
 {
 	FUZZ_CHECK(user != NULL);
 	(void)req;
+}
+
+const char *http_route(const struct http_request *req)
+{
+	return req->route;
+}
+
+const char *http_user(const struct http_request *req)
+{
+	(void)req;
+	return "";
+}
+
+unsigned http_status(const struct http_request *req)
+{
+	return req->status;
+}
+
+size_t http_bytes(const struct http_request *req)
+{
+	return req->body_len;
+}
+
+long long http_duration_us(const struct http_request *req)
+{
+	(void)req;
+	return 1;
 }
 
 const char *http_request_id(const struct http_request *req)
@@ -235,6 +263,12 @@ void store_durability_add(struct store_durability *d, const char *name, const ch
 	(void)name;
 	(void)value;
 	(void)risk;
+}
+
+void store_stats(struct store *st, struct store_stats *out)
+{
+	(void)st;
+	memset(out, 0, sizeof(*out));
 }
 
 void store_cmd_clear(struct store_cmd *cmd)
@@ -345,6 +379,8 @@ int store_submit(struct store *st, struct store_cmd *cmd)
 int store_active_shows(struct store *st, struct show_summary **out, size_t *n)
 {
 	(void)st;
+	if (fuzz_store_byte == 255)
+		return -1; /* storage down: nothing allocated */
 	*n = fuzz_store_byte % 3;
 	*out = calloc(*n ? *n : 1, sizeof(**out));
 	for (size_t i = 0; i < *n; i++) {
@@ -353,7 +389,7 @@ int store_active_shows(struct store *st, struct show_summary **out, size_t *n)
 		(*out)[i].show_time = fuzz_now;
 		(*out)[i].total_seats = 6;
 	}
-	return fuzz_store_byte == 255 ? -1 : 0;
+	return 0;
 }
 
 int store_show_details(struct store *st, int64_t show_id, struct show_details *out, enum outcome *o)
