@@ -1,5 +1,5 @@
-/* main.c - options, subcommands and the life of the server process. */
-#include <getopt.h>
+/* main.c - the subcommands (one table) and the life of the server
+ * process: start-up, serving, graceful shutdown. Options are options.c's. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -11,391 +11,13 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "core/num.h"
 #include "demo.h"
-#include "envfile.h"
 #include "http/http.h"
-#include "http/http_limits.h"
 #include "log.h"
+#include "options.h"
 #include "store/backup.h"
 #include "store/store.h"
 #include "sweeper.h"
-
-enum {
-	OPT_TTL_MAX = 7 * 24 * 3600, /* seconds */
-	OPT_THREADS_MAX = 256,
-	OPT_POOL_MAX = 1000,
-	OPT_SHUTDOWN_MAX = 3600, /* seconds */
-	OPT_SHUTDOWN_DEFAULT = 10,
-};
-
-struct options {
-	const char *command;
-	const char *db;
-	char host[64];
-	long port;
-	long hold_ttl, hold_max_lifetime; /* seconds; lifetime 0: 2 x ttl */
-	long idempotency_ttl;             /* seconds */
-	long max_seats_per_request, max_seats_per_user;
-	const char *admin_token;
-	long threads, db_pool;
-	long conn_max, conn_per_ip;                      /* per_ip 0: no cap */
-	long idle_timeout, header_timeout, body_timeout; /* seconds; 0: off */
-	const char *trusted_proxy;
-	enum log_level log_level;
-	enum log_format log_format;
-	long shutdown_timeout; /* seconds from SIGTERM to exit */
-	int demo, no_demo;
-	const char *file; /* backup, restore: the copy */
-};
-
-static void main_usage(FILE *out)
-{
-	fputs(
-	    "usage: boxoffice [serve|migrate|seed [--demo]|verify|version|help] [options]\n"
-	    "       boxoffice backup|restore --db sqlite:PATH FILE\n"
-	    "\n"
-	    "Commands:\n"
-	    "  serve      migrate, seed the demo when no show is ahead, and serve the API "
-	    "(default)\n"
-	    "  migrate    create or upgrade the database schema, then exit\n"
-	    "  seed       add the demo screens, movies and future shows (--demo), then exit\n"
-	    "  verify     check every invariant of the database; exit 1 on a violation\n"
-	    "  backup     copy an SQLite database to FILE while it may be serving\n"
-	    "  restore    replace an SQLite database (server stopped) with the copy in FILE\n"
-	    "  version    print the version\n"
-	    "  help       print this help\n"
-	    "\n"
-	    "Options (each also read from the environment variable shown):\n"
-	    "  --db URL                   sqlite:PATH (default sqlite:boxoffice.db) or\n"
-	    "                             postgres://USER@HOST:PORT/DB            BOXOFFICE_DB\n"
-	    "  --listen HOST:PORT         address to serve on (default 127.0.0.1:8080) "
-	    "BOXOFFICE_LISTEN\n"
-	    "  --hold-ttl SECONDS         how long a hold lasts (default 1200)        "
-	    "BOXOFFICE_HOLD_TTL\n"
-	    "  --hold-max-lifetime SECONDS  cap on a cart's life from its creation\n"
-	    "                             (default 2 x hold-ttl)            "
-	    "BOXOFFICE_HOLD_MAX_LIFETIME\n"
-	    "  --idempotency-ttl SECONDS  how long Idempotency-Key answers are replayed\n"
-	    "                             (default 86400)                  "
-	    "BOXOFFICE_IDEMPOTENCY_TTL\n"
-	    "  --max-seats-per-request N  seats in one hold/confirm (default 10, max 100)\n"
-	    "                                                    BOXOFFICE_MAX_SEATS_PER_REQUEST\n"
-	    "  --max-seats-per-user N     seats one user may hold in one show (default 10, max "
-	    "100)\n"
-	    "                                                       BOXOFFICE_MAX_SEATS_PER_USER\n"
-	    "  --admin-token TOKEN        enables the admin API with this bearer token\n"
-	    "                                                             BOXOFFICE_ADMIN_TOKEN\n"
-	    "  --threads N                HTTP worker threads (default: the number of cores)\n"
-	    "                                                                 BOXOFFICE_THREADS\n"
-	    "  --db-pool N                database connections, PostgreSQL (default 8)\n"
-	    "                                                                 BOXOFFICE_DB_POOL\n"
-	    "  --log-level LEVEL          error, warn, info or debug (default info)\n"
-	    "                                                               BOXOFFICE_LOG_LEVEL\n"
-	    "  --max-connections N        connections in all; beyond, refused at once\n"
-	    "                             (default 16384)          BOXOFFICE_MAX_CONNECTIONS\n"
-	    "  --max-connections-per-ip N connections from one client address, 0: no cap\n"
-	    "                             (default 1024)    BOXOFFICE_MAX_CONNECTIONS_PER_IP\n"
-	    "  --idle-timeout SECONDS     close a connection silent this long, 0: never\n"
-	    "                             (default 30)                BOXOFFICE_IDLE_TIMEOUT\n"
-	    "  --header-timeout SECONDS   a request's first byte to its headers' end, 0: off\n"
-	    "                             (default 10)              BOXOFFICE_HEADER_TIMEOUT\n"
-	    "  --body-timeout SECONDS     the headers' end to the body's end, 0: off\n"
-	    "                             (default 20)                BOXOFFICE_BODY_TIMEOUT\n"
-	    "  --trusted-proxy CIDRS      proxies whose X-Forwarded-For names the client\n"
-	    "                             (comma-separated IPv4; default none)\n"
-	    "                                                           BOXOFFICE_TRUSTED_PROXY\n"
-	    "  --log-format FORMAT        logfmt or json: one line per request and event on\n"
-	    "                             stderr (default logfmt)          BOXOFFICE_LOG_FORMAT\n"
-	    "  --shutdown-timeout SECONDS  on SIGTERM/SIGINT, how long to finish requests in\n"
-	    "                             flight and queued writes (default 10)\n"
-	    "                                                        BOXOFFICE_SHUTDOWN_TIMEOUT\n"
-	    "  --config FILE              read BOXOFFICE_* settings from FILE (KEY=value\n"
-	    "                             lines; the environment and flags win) BOXOFFICE_CONFIG\n"
-	    "  --no-demo                  serve: never add demo data\n"
-	    "  --demo                     seed: add the demo data (the only data set)\n"
-	    "  -h, --help                 print this help\n",
-	    out);
-}
-
-static int main_bad_option(const char *name, const char *value)
-{
-	fprintf(stderr, "boxoffice: invalid value '%s' for %s (see boxoffice help)\n",
-	        value ? value : "", name);
-	return -1;
-}
-
-static int main_parse_listen(struct options *o, const char *v)
-{
-	const char *colon = strrchr(v, ':');
-
-	if (colon == NULL || (size_t)(colon - v) >= sizeof(o->host) || colon == v ||
-	    num_parse_int(colon + 1, 0, 65535, &o->port) != 0)
-		return main_bad_option("--listen", v);
-	memcpy(o->host, v, (size_t)(colon - v));
-	o->host[colon - v] = '\0';
-	return 0;
-}
-
-enum {
-	OPT_DB = 256,
-	OPT_LISTEN,
-	OPT_HOLD_TTL,
-	OPT_HOLD_MAX,
-	OPT_MAX_REQ,
-	OPT_MAX_USER,
-	OPT_ADMIN,
-	OPT_THREADS,
-	OPT_POOL,
-	OPT_LOG,
-	OPT_DEMO,
-	OPT_NO_DEMO,
-	OPT_IDEM_TTL,
-	OPT_CONN_MAX,
-	OPT_CONN_PER_IP,
-	OPT_IDLE_TIMEOUT,
-	OPT_HEADER_TIMEOUT,
-	OPT_BODY_TIMEOUT,
-	OPT_TRUSTED_PROXY,
-	OPT_LOG_FORMAT,
-	OPT_SHUTDOWN,
-	OPT_CONFIG,
-};
-
-static const struct option main_long_options[] = {
-    {"db", required_argument, NULL, OPT_DB},
-    {"listen", required_argument, NULL, OPT_LISTEN},
-    {"hold-ttl", required_argument, NULL, OPT_HOLD_TTL},
-    {"hold-max-lifetime", required_argument, NULL, OPT_HOLD_MAX},
-    {"max-seats-per-request", required_argument, NULL, OPT_MAX_REQ},
-    {"max-seats-per-user", required_argument, NULL, OPT_MAX_USER},
-    {"admin-token", required_argument, NULL, OPT_ADMIN},
-    {"threads", required_argument, NULL, OPT_THREADS},
-    {"db-pool", required_argument, NULL, OPT_POOL},
-    {"log-level", required_argument, NULL, OPT_LOG},
-    {"demo", no_argument, NULL, OPT_DEMO},
-    {"no-demo", no_argument, NULL, OPT_NO_DEMO},
-    {"idempotency-ttl", required_argument, NULL, OPT_IDEM_TTL},
-    {"max-connections", required_argument, NULL, OPT_CONN_MAX},
-    {"max-connections-per-ip", required_argument, NULL, OPT_CONN_PER_IP},
-    {"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
-    {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
-    {"body-timeout", required_argument, NULL, OPT_BODY_TIMEOUT},
-    {"trusted-proxy", required_argument, NULL, OPT_TRUSTED_PROXY},
-    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-    {"shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN},
-    {"config", required_argument, NULL, OPT_CONFIG},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-/* The environment variable of each option that takes a value. */
-static const struct {
-	int opt;
-	const char *env;
-} main_env[] = {
-    {OPT_DB, "BOXOFFICE_DB"},
-    {OPT_LISTEN, "BOXOFFICE_LISTEN"},
-    {OPT_HOLD_TTL, "BOXOFFICE_HOLD_TTL"},
-    {OPT_HOLD_MAX, "BOXOFFICE_HOLD_MAX_LIFETIME"},
-    {OPT_MAX_REQ, "BOXOFFICE_MAX_SEATS_PER_REQUEST"},
-    {OPT_MAX_USER, "BOXOFFICE_MAX_SEATS_PER_USER"},
-    {OPT_ADMIN, "BOXOFFICE_ADMIN_TOKEN"},
-    {OPT_THREADS, "BOXOFFICE_THREADS"},
-    {OPT_POOL, "BOXOFFICE_DB_POOL"},
-    {OPT_LOG, "BOXOFFICE_LOG_LEVEL"},
-    {OPT_IDEM_TTL, "BOXOFFICE_IDEMPOTENCY_TTL"},
-    {OPT_CONN_MAX, "BOXOFFICE_MAX_CONNECTIONS"},
-    {OPT_CONN_PER_IP, "BOXOFFICE_MAX_CONNECTIONS_PER_IP"},
-    {OPT_IDLE_TIMEOUT, "BOXOFFICE_IDLE_TIMEOUT"},
-    {OPT_HEADER_TIMEOUT, "BOXOFFICE_HEADER_TIMEOUT"},
-    {OPT_BODY_TIMEOUT, "BOXOFFICE_BODY_TIMEOUT"},
-    {OPT_TRUSTED_PROXY, "BOXOFFICE_TRUSTED_PROXY"},
-    {OPT_LOG_FORMAT, "BOXOFFICE_LOG_FORMAT"},
-    {OPT_SHUTDOWN, "BOXOFFICE_SHUTDOWN_TIMEOUT"},
-};
-
-static int main_set(struct options *o, int opt, const char *v)
-{
-	switch (opt) {
-	case OPT_DB:
-		o->db = v;
-		return 0;
-	case OPT_LISTEN:
-		return main_parse_listen(o, v);
-	case OPT_HOLD_TTL:
-		return num_parse_int(v, 1, OPT_TTL_MAX, &o->hold_ttl)
-		           ? main_bad_option("--hold-ttl", v)
-		           : 0;
-	case OPT_HOLD_MAX:
-		return num_parse_int(v, 1, 2 * OPT_TTL_MAX, &o->hold_max_lifetime)
-		           ? main_bad_option("--hold-max-lifetime", v)
-		           : 0;
-	case OPT_MAX_REQ:
-		return num_parse_int(v, 1, BOOKING_SEATS_MAX, &o->max_seats_per_request)
-		           ? main_bad_option("--max-seats-per-request", v)
-		           : 0;
-	case OPT_MAX_USER:
-		return num_parse_int(v, 1, BOOKING_SEATS_MAX, &o->max_seats_per_user)
-		           ? main_bad_option("--max-seats-per-user", v)
-		           : 0;
-	case OPT_ADMIN:
-		o->admin_token = v;
-		return 0;
-	case OPT_THREADS:
-		return num_parse_int(v, 1, OPT_THREADS_MAX, &o->threads)
-		           ? main_bad_option("--threads", v)
-		           : 0;
-	case OPT_POOL:
-		return num_parse_int(v, 1, OPT_POOL_MAX, &o->db_pool)
-		           ? main_bad_option("--db-pool", v)
-		           : 0;
-	case OPT_LOG:
-		return log_parse_level(v, &o->log_level) ? main_bad_option("--log-level", v) : 0;
-	case OPT_LOG_FORMAT:
-		return log_parse_format(v, &o->log_format) ? main_bad_option("--log-format", v) : 0;
-	case OPT_SHUTDOWN:
-		return num_parse_int(v, 1, OPT_SHUTDOWN_MAX, &o->shutdown_timeout)
-		           ? main_bad_option("--shutdown-timeout", v)
-		           : 0;
-	case OPT_CONFIG:
-		return 0; /* read before everything else, see main_load_config */
-	case OPT_DEMO:
-		o->demo = 1;
-		return 0;
-	case OPT_NO_DEMO:
-		o->no_demo = 1;
-		return 0;
-	case OPT_IDEM_TTL:
-		return num_parse_int(v, 1, 30L * 24 * 3600, &o->idempotency_ttl)
-		           ? main_bad_option("--idempotency-ttl", v)
-		           : 0;
-	case OPT_CONN_MAX:
-		return num_parse_int(v, 1, HTTP_CONNECTIONS_MAX, &o->conn_max)
-		           ? main_bad_option("--max-connections", v)
-		           : 0;
-	case OPT_CONN_PER_IP:
-		return num_parse_int(v, 0, HTTP_CONNECTIONS_MAX, &o->conn_per_ip)
-		           ? main_bad_option("--max-connections-per-ip", v)
-		           : 0;
-	case OPT_IDLE_TIMEOUT:
-		return num_parse_int(v, 0, HTTP_TIMEOUT_MAX, &o->idle_timeout)
-		           ? main_bad_option("--idle-timeout", v)
-		           : 0;
-	case OPT_HEADER_TIMEOUT:
-		return num_parse_int(v, 0, HTTP_TIMEOUT_MAX, &o->header_timeout)
-		           ? main_bad_option("--header-timeout", v)
-		           : 0;
-	case OPT_BODY_TIMEOUT:
-		return num_parse_int(v, 0, HTTP_TIMEOUT_MAX, &o->body_timeout)
-		           ? main_bad_option("--body-timeout", v)
-		           : 0;
-	case OPT_TRUSTED_PROXY: {
-		uint32_t nets[HTTP_LIMITS_PROXIES_MAX], masks[HTTP_LIMITS_PROXIES_MAX];
-		size_t n;
-		if (http_limits_parse_cidrs(v, nets, masks, &n) != 0)
-			return main_bad_option("--trusted-proxy", v);
-		o->trusted_proxy = v;
-		return 0;
-	}
-	}
-	return -1;
-}
-
-/* 1 for a BOXOFFICE_ variable of the table above (for the config file). */
-static int main_known_env(const char *key)
-{
-	for (size_t i = 0; i < sizeof(main_env) / sizeof(main_env[0]); i++)
-		if (strcmp(main_env[i].env, key) == 0)
-			return 1;
-	return strcmp(key, "BOXOFFICE_SERVE_ARGS") == 0; /* read by the systemd unit */
-}
-
-/* --config FILE (or BOXOFFICE_CONFIG) is read before the environment and
- * the other flags, which override what it sets. */
-static int main_load_config(int argc, char **argv)
-{
-	const char *path = getenv("BOXOFFICE_CONFIG");
-	char msg[ENVFILE_LINE_MAX];
-
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-			path = argv[++i];
-		else if (strncmp(argv[i], "--config=", 9) == 0)
-			path = argv[i] + 9;
-	}
-	if (path == NULL || *path == '\0')
-		return 0;
-	if (envfile_load(path, main_known_env, msg, sizeof(msg)) != 0) {
-		fprintf(stderr, "boxoffice: --config: %s\n", msg);
-		return -1;
-	}
-	return 0;
-}
-
-static int main_parse(int argc, char **argv, struct options *o)
-{
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	int opt;
-
-	memset(o, 0, sizeof(*o));
-	o->command = "serve";
-	o->db = "sqlite:boxoffice.db";
-	snprintf(o->host, sizeof(o->host), "127.0.0.1");
-	o->port = 8080;
-	o->hold_ttl = 1200;
-	o->idempotency_ttl = 24 * 3600;
-	o->max_seats_per_request = 10;
-	o->max_seats_per_user = 10;
-	o->threads = cores > 0 ? cores : 2;
-	o->db_pool = 8;
-	o->conn_max = HTTP_CONNECTIONS_DEFAULT;
-	o->conn_per_ip = HTTP_PER_IP_DEFAULT;
-	o->idle_timeout = HTTP_IDLE_TIMEOUT_DEFAULT;
-	o->header_timeout = HTTP_HEADER_TIMEOUT_DEFAULT;
-	o->body_timeout = HTTP_BODY_TIMEOUT_DEFAULT;
-	o->log_level = LOG_INFO;
-	o->log_format = LOG_LOGFMT;
-	o->shutdown_timeout = OPT_SHUTDOWN_DEFAULT;
-
-	if (main_load_config(argc, argv) != 0)
-		return -1;
-	for (size_t i = 0; i < sizeof(main_env) / sizeof(main_env[0]); i++) {
-		const char *v = getenv(main_env[i].env);
-		if (v != NULL && *v != '\0' && main_set(o, main_env[i].opt, v) != 0)
-			return -1;
-	}
-	if (argc > 1 && argv[1][0] != '-') {
-		o->command = argv[1];
-		argc--;
-		argv++;
-	}
-	while ((opt = getopt_long(argc, argv, "h", main_long_options, NULL)) != -1) {
-		if (opt == 'h') {
-			o->command = "help";
-			continue;
-		}
-		if (opt == '?' || main_set(o, opt, optarg) != 0)
-			return -1;
-	}
-	if (optind < argc && o->file == NULL &&
-	    (strcmp(o->command, "backup") == 0 || strcmp(o->command, "restore") == 0))
-		o->file = argv[optind++];
-	if (optind < argc) {
-		fprintf(stderr, "boxoffice: unexpected argument '%s'\n", argv[optind]);
-		return -1;
-	}
-	if (o->hold_max_lifetime == 0)
-		o->hold_max_lifetime = 2 * o->hold_ttl;
-	if (o->hold_max_lifetime < o->hold_ttl) {
-		fprintf(stderr, "boxoffice: --hold-max-lifetime must be at least --hold-ttl\n");
-		return -1;
-	}
-	log_setup(o->log_level, o->log_format);
-	return 0;
-}
 
 static int main_open_store(const struct options *o, struct store **st)
 {
@@ -672,75 +294,145 @@ out:
 	return rc;
 }
 
+static int main_cmd_serve(const struct options *o)
+{
+	return main_serve(o);
+}
+
+static int main_cmd_migrate(const struct options *o)
+{
+	struct store *st;
+
+	if (main_open_store(o, &st) != 0)
+		return 1;
+	store_close(st);
+	printf("boxoffice: database %s is up to date\n", o->db);
+	return 0;
+}
+
+static int main_cmd_seed(const struct options *o)
+{
+	struct store *st;
+
+	if (main_open_store(o, &st) != 0)
+		return 1;
+	int shows = demo_seed(st);
+	store_close(st);
+	if (shows < 0) {
+		fprintf(stderr, "boxoffice: seeding failed\n");
+		return 1;
+	}
+	printf("boxoffice: added %d demo shows\n", shows);
+	return 0;
+}
+
+static int main_cmd_verify(const struct options *o)
+{
+	struct store_report report;
+	struct store *st;
+
+	if (main_open_store(o, &st) != 0)
+		return 2;
+	int rc = store_verify(st, &report);
+	store_close(st);
+	if (rc != 0) {
+		fprintf(stderr, "boxoffice: verify: the checks could not run\n");
+		free(report.text);
+		return 2;
+	}
+	fputs(report.text ? report.text : "", stdout);
+	printf("%d checks, %d failed\n", report.checks, report.failed);
+	free(report.text);
+	return report.failed == 0 ? 0 : 1;
+}
+
+static int main_cmd_copy(const struct options *o)
+{
+	char msg[BACKUP_MSG_MAX];
+	int backup = strcmp(o->command, "backup") == 0;
+
+	if (o->file == NULL) {
+		fprintf(stderr, "boxoffice: %s needs a FILE (see boxoffice help)\n", o->command);
+		return 2;
+	}
+	int rc = backup ? backup_create(o->db, o->file, msg, sizeof(msg))
+	                : backup_restore(o->db, o->file, msg, sizeof(msg));
+	if (rc != 0) {
+		fprintf(stderr, "boxoffice: %s: %s\n", o->command, msg);
+		return rc == STORE_EINVAL ? 2 : 1;
+	}
+	printf("boxoffice: %s %s\n", backup ? "backed up to" : "restored from", o->file);
+	return 0;
+}
+
+static int main_cmd_version(const struct options *o)
+{
+	(void)o;
+	printf("boxoffice %s\n", BOXOFFICE_VERSION);
+	return 0;
+}
+
+static int main_cmd_help(const struct options *o);
+
+/* The subcommands; adding one is a row and its function. */
+static const struct main_command {
+	const char *name;
+	const char *help;
+	int (*run)(const struct options *o); /* returns the exit status */
+} main_commands[] = {
+    {.name = "serve",
+     .help = "migrate, seed the demo when no show is ahead, and serve the API (default)",
+     .run = main_cmd_serve},
+    {.name = "migrate",
+     .help = "create or upgrade the database schema, then exit",
+     .run = main_cmd_migrate},
+    {.name = "seed",
+     .help = "add the demo screens, movies and future shows (--demo), then exit",
+     .run = main_cmd_seed},
+    {.name = "verify",
+     .help = "check every invariant of the database; exit 1 on a violation",
+     .run = main_cmd_verify},
+    {.name = "backup",
+     .help = "copy an SQLite database to FILE while it may be serving",
+     .run = main_cmd_copy},
+    {.name = "restore",
+     .help = "replace an SQLite database (server stopped) with the copy in FILE",
+     .run = main_cmd_copy},
+    {.name = "version", .help = "print the version", .run = main_cmd_version},
+    {.name = "help", .help = "print this help", .run = main_cmd_help},
+};
+
+enum { MAIN_COMMANDS = sizeof(main_commands) / sizeof(main_commands[0]) };
+
+static void main_usage(FILE *out)
+{
+	fputs("usage: boxoffice [COMMAND] [options]\n"
+	      "       boxoffice backup|restore --db sqlite:PATH FILE\n"
+	      "\n"
+	      "Commands:\n",
+	      out);
+	for (size_t i = 0; i < MAIN_COMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", main_commands[i].name, main_commands[i].help);
+	fputs("\n", out);
+	options_help(out);
+}
+
+static int main_cmd_help(const struct options *o)
+{
+	(void)o;
+	main_usage(stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
-	struct store *st;
 
-	if (main_parse(argc, argv, &o) != 0)
+	if (options_parse(argc, argv, &o) != 0)
 		return 2;
-	if (strcmp(o.command, "help") == 0) {
-		main_usage(stdout);
-		return 0;
-	}
-	if (strcmp(o.command, "version") == 0) {
-		printf("boxoffice %s\n", BOXOFFICE_VERSION);
-		return 0;
-	}
-	if (strcmp(o.command, "serve") == 0)
-		return main_serve(&o);
-	if (strcmp(o.command, "migrate") == 0) {
-		if (main_open_store(&o, &st) != 0)
-			return 1;
-		store_close(st);
-		printf("boxoffice: database %s is up to date\n", o.db);
-		return 0;
-	}
-	if (strcmp(o.command, "verify") == 0) {
-		struct store_report report;
-		if (main_open_store(&o, &st) != 0)
-			return 2;
-		int rc = store_verify(st, &report);
-		store_close(st);
-		if (rc != 0) {
-			fprintf(stderr, "boxoffice: verify: the checks could not run\n");
-			free(report.text);
-			return 2;
-		}
-		fputs(report.text ? report.text : "", stdout);
-		printf("%d checks, %d failed\n", report.checks, report.failed);
-		free(report.text);
-		return report.failed == 0 ? 0 : 1;
-	}
-	if (strcmp(o.command, "backup") == 0 || strcmp(o.command, "restore") == 0) {
-		char msg[BACKUP_MSG_MAX];
-		int backup = strcmp(o.command, "backup") == 0;
-		if (o.file == NULL) {
-			fprintf(stderr, "boxoffice: %s needs a FILE (see boxoffice help)\n",
-			        o.command);
-			return 2;
-		}
-		int rc = backup ? backup_create(o.db, o.file, msg, sizeof(msg))
-		                : backup_restore(o.db, o.file, msg, sizeof(msg));
-		if (rc != 0) {
-			fprintf(stderr, "boxoffice: %s: %s\n", o.command, msg);
-			return rc == STORE_EINVAL ? 2 : 1;
-		}
-		printf("boxoffice: %s %s\n", backup ? "backed up to" : "restored from", o.file);
-		return 0;
-	}
-	if (strcmp(o.command, "seed") == 0) {
-		if (main_open_store(&o, &st) != 0)
-			return 1;
-		int shows = demo_seed(st);
-		store_close(st);
-		if (shows < 0) {
-			fprintf(stderr, "boxoffice: seeding failed\n");
-			return 1;
-		}
-		printf("boxoffice: added %d demo shows\n", shows);
-		return 0;
-	}
+	for (size_t i = 0; i < MAIN_COMMANDS; i++)
+		if (strcmp(o.command, main_commands[i].name) == 0)
+			return main_commands[i].run(&o);
 	fprintf(stderr, "boxoffice: unknown command '%s'\n", o.command);
 	main_usage(stderr);
 	return 2;

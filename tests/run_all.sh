@@ -75,6 +75,8 @@ suite_budget() {
 	spec-lint) s=120 ;;                                  # [2 s]
 	web-*) s=120 ;;                                      # [5-10 s]
 	spec-responses-*) s=120 ;;                           # [1 s]
+	layers) s=60 ;;                                      # [1 s]
+	options) s=120 ;;                                    # [5 s]
 	hostile-valgrind) s=900 ;;                           # [120 s]
 	hostile-*) s=300 ;;                                  # [30 s]
 	*) s=600 ;;                                          # any other suite
@@ -213,6 +215,11 @@ if [ -n "$PGURL" ]; then
 	BOXOFFICE_BIN="$ROOT/build/boxoffice" BOXOFFICE_TEST_DB=$PGURL \
 		run_suite "pg-upgrade" summary tests/pg/test_upgrade.sh
 fi
+# The layer rule of ARCHITECTURE.md against the #include lines; the
+# README's options table against boxoffice help and the parser's ranges.
+run_suite "layers" summary /usr/bin/python3 tests/static/test_layers.py
+BOXOFFICE_BIN="$ROOT/build/boxoffice" \
+	run_suite "options" summary /usr/bin/python3 tests/static/test_options.py
 # Operating it: backup and restore under load, upgrades from the previous
 # release's schema, make install, the man page against --help, the docs.
 BOXOFFICE_BIN="$ROOT/build/boxoffice" \
