@@ -12,6 +12,7 @@
 
 #include "api/api.h"
 #include "demo.h"
+#include "events/events.h"
 #include "http/http.h"
 #include "log.h"
 #include "options.h"
@@ -48,6 +49,7 @@ static int main_open_store(const struct options *o, struct store **st)
 struct main_server {
 	struct api *api;
 	struct sweeper *sweeper;
+	struct events *events;
 };
 
 /* Runs on the committing thread after every commit. */
@@ -55,10 +57,24 @@ static void main_on_commit(void *arg, const struct store_cmd *cmd)
 {
 	struct main_server *srv = arg;
 
+	/* The cache drops its picture before viewers hear of the change, so
+	 * a snapshot read after a feed position is never older than it. */
 	api_on_commit(srv->api, cmd);
+	if (srv->events != NULL)
+		events_on_commit(srv->events, cmd);
 	if (srv->sweeper != NULL && cmd->booking.status == BOOKING_STAGED &&
 	    cmd->booking.expires_at)
 		sweeper_note_expiry(srv->sweeper, cmd->booking.expires_at);
+	if (srv->sweeper != NULL && cmd->op == STORE_OP_NOTIFY) {
+		/* Another node's hold (or our own, heard back from the shared
+		 * feed): its expiry is not in the event, so ask the store. */
+		for (size_t i = 0; i < cmd->nchanges; i++) {
+			if (cmd->changes[i].status == SEAT_HELD) {
+				sweeper_recheck(srv->sweeper);
+				break;
+			}
+		}
+	}
 }
 
 static void main_raise_fd_limit(void)
@@ -208,6 +224,9 @@ static void main_shutdown(const struct options *o, struct main_server *srv, stru
 	int left = 0;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* Event streams never finish by themselves: end them first (each
+	 * suspended one is resumed), so that draining does not wait on them. */
+	events_shutdown(srv->events);
 	if (http != NULL)
 		http_drain(http, budget);
 	if (st != NULL)
@@ -220,6 +239,7 @@ static void main_shutdown(const struct options *o, struct main_server *srv, stru
 	http_stop(http);
 	store_close(st);
 	api_destroy(srv->api);
+	events_destroy(srv->events);
 	if (http != NULL) {
 		char ms[32], cut[16];
 		snprintf(ms, sizeof(ms), "%ld", main_ms_since(&t0));
@@ -252,9 +272,17 @@ static int main_serve(const struct options *o)
 		log_event(LOG_ERROR, "cannot seed the demo data", NULL);
 		goto out;
 	}
+	struct events_config ecfg = {
+	    .max_viewers = (int)o->max_viewers,
+	    .keepalive_ms = (int)o->sse_keepalive_ms,
+	    .store = st,
+	};
+	if (events_create(&ecfg, &srv.events) != 0)
+		goto out;
 	struct api_config acfg = {
 	    .max_seats_per_request = (int)o->max_seats_per_request,
 	    .admin_token = o->admin_token,
+	    .events = srv.events,
 	};
 	if (api_create(&acfg, st, &srv.api) != 0)
 		goto out;

@@ -17,6 +17,7 @@
 #include "core/booking.h"
 #include "core/num.h"
 #include "envfile.h"
+#include "events/events.h"
 #include "http/http.h"
 #include "http/http_limits.h"
 
@@ -167,6 +168,24 @@ static const struct option_row options_table[] = {
      .min = 0,
      .max = HTTP_CONNECTIONS_MAX,
      .def = HTTP_PER_IP_DEFAULT},
+    {.name = "max-viewers",
+     .arg = "N",
+     .env = "BOXOFFICE_MAX_VIEWERS",
+     .kind = OPTION_LONG,
+     .help = "event-stream viewers at once; more get 503",
+     .offset = OPT_FIELD(max_viewers),
+     .min = 1,
+     .max = OPTIONS_VIEWERS_MAX,
+     .def = EVENTS_MAX_VIEWERS},
+    {.name = "sse-keepalive-ms",
+     .arg = "MS",
+     .env = "BOXOFFICE_SSE_KEEPALIVE_MS",
+     .kind = OPTION_LONG,
+     .help = "comment line interval on event streams (tests shorten it)",
+     .offset = OPT_FIELD(sse_keepalive_ms),
+     .min = 10,
+     .max = OPTIONS_KEEPALIVE_MAX_MS,
+     .def = EVENTS_KEEPALIVE_MS},
     {.name = "idle-timeout",
      .arg = "SECONDS",
      .env = "BOXOFFICE_IDLE_TIMEOUT",

@@ -18,6 +18,8 @@ enum {
 	OPTIONS_THREADS_MAX = 256,
 	OPTIONS_POOL_MAX = 1000,
 	OPTIONS_SHUTDOWN_MAX = 3600, /* seconds */
+	OPTIONS_VIEWERS_MAX = 1000000,
+	OPTIONS_KEEPALIVE_MAX_MS = 3600 * 1000,
 };
 
 struct options {
@@ -34,6 +36,7 @@ struct options {
 	long conn_max, conn_per_ip;                      /* per_ip 0: no cap */
 	long idle_timeout, header_timeout, body_timeout; /* seconds; 0: off */
 	const char *trusted_proxy;
+	long max_viewers, sse_keepalive_ms; /* event streams */
 	enum log_level log_level;
 	enum log_format log_format;
 	long shutdown_timeout; /* seconds from SIGTERM to exit */

@@ -21,6 +21,8 @@ struct sweeper {
 	int64_t next_at; /* INT64_MAX: nothing known */
 	int stopping;
 	int disabled; /* test builds: never sweep */
+	int recheck;        /* ask the store for the next expiry */
+	int64_t recheck_at; /* not before this (store clock) */
 	int64_t expired_total;
 	struct store_cmd cmd;
 };
@@ -44,10 +46,23 @@ static void *sweeper_main(void *arg)
 			continue;
 		}
 		int64_t now = store_now(sw->store);
+		if (sw->recheck && now >= sw->recheck_at) {
+			sw->recheck = 0;
+			sw->recheck_at = now + SWEEPER_RECHECK_MS;
+			pthread_mutex_unlock(&sw->lock);
+			int64_t next = INT64_MAX;
+			int rc = store_next_expiry(sw->store, &next);
+			pthread_mutex_lock(&sw->lock);
+			if (rc == 0 && next < sw->next_at)
+				sw->next_at = next;
+			continue;
+		}
 		if (sw->next_at > now) {
 			int64_t until = sw->next_at;
 			if (until - now > SWEEPER_IDLE_MS)
 				until = now + SWEEPER_IDLE_MS;
+			if (sw->recheck && sw->recheck_at < until)
+				until = sw->recheck_at;
 			sweeper_wait_until(sw, until);
 			if (sw->stopping || store_now(sw->store) < sw->next_at)
 				continue;
@@ -120,6 +135,16 @@ void sweeper_note_expiry(struct sweeper *sw, int64_t at)
 	pthread_mutex_lock(&sw->lock);
 	if (at < sw->next_at) {
 		sw->next_at = at;
+		pthread_cond_signal(&sw->cond);
+	}
+	pthread_mutex_unlock(&sw->lock);
+}
+
+void sweeper_recheck(struct sweeper *sw)
+{
+	pthread_mutex_lock(&sw->lock);
+	if (!sw->recheck) {
+		sw->recheck = 1;
 		pthread_cond_signal(&sw->cond);
 	}
 	pthread_mutex_unlock(&sw->lock);

@@ -14,6 +14,7 @@
 enum {
 	SWEEPER_IDLE_MS = 60 * 1000, /* re-check even without news */
 	SWEEPER_RETRY_MS = 1000,     /* after a storage error */
+	SWEEPER_RECHECK_MS = 200,    /* at most one recheck per this */
 };
 
 struct sweeper;
@@ -21,6 +22,9 @@ struct sweeper;
 int sweeper_start(struct store *st, struct sweeper **out);
 /* A commit created a hold expiring at `at`: wake earlier if needed. */
 void sweeper_note_expiry(struct sweeper *sw, int64_t at);
+/* Someone (another node) made a hold whose expiry we do not know: ask the
+ * store for the earliest expiry soon (coalesced, SWEEPER_RECHECK_MS). */
+void sweeper_recheck(struct sweeper *sw);
 void sweeper_stop(struct sweeper *sw);
 /* Holds released so far (for logs and tests). */
 int64_t sweeper_expired_total(struct sweeper *sw);

@@ -6,12 +6,14 @@
 #ifndef BOXOFFICE_API_API_H
 #define BOXOFFICE_API_API_H
 
+#include "events/events.h"
 #include "http/http.h"
 #include "store/store.h"
 
 struct api_config {
 	int max_seats_per_request; /* 1..BOOKING_SEATS_MAX */
 	const char *admin_token;   /* NULL: the admin API answers 404 */
+	struct events *events;     /* the change feed behind /events */
 };
 
 struct api;

@@ -46,6 +46,12 @@ void api_health_ready(struct api *api, struct http_request *req, const char *seg
 void api_metrics_get(struct api *api, struct http_request *req, const char *seg);
 void api_shows_active(struct api *api, struct http_request *req, const char *seg);
 void api_shows_get(struct api *api, struct http_request *req, const char *seg);
+/* GET /api/shows/{id}/events (api_events.c). */
+void api_shows_events(struct api *api, struct http_request *req, const char *seg);
+/* The body of GET /api/shows/{id} (from the seat-map cache when fresh):
+ * 0 with *o OK and a reference in *out, 0 with a refusal in *o, or <0
+ * (storage trouble, *o UNAVAILABLE). */
+int api_seatmap_body(struct api *api, int64_t show_id, struct http_body **out, enum outcome *o);
 void api_bookings_hold(struct api *api, struct http_request *req, const char *seg);
 void api_bookings_hold_best(struct api *api, struct http_request *req, const char *seg);
 void api_bookings_confirm(struct api *api, struct http_request *req, const char *seg);

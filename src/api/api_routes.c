@@ -20,6 +20,7 @@ static const struct api_route api_routes[] = {
     {.method = "GET", .path = "/metrics", .fn = api_metrics_get},
     {.method = "GET", .path = "/api/shows/active", .fn = api_shows_active},
     {.method = "GET", .path = "/api/shows/{id}", .fn = api_shows_get},
+    {.method = "GET", .path = "/api/shows/{id}/events", .fn = api_shows_events},
     {.method = "POST", .path = "/api/bookings/hold", .fn = api_bookings_hold},
     {.method = "POST", .path = "/api/bookings/hold-best", .fn = api_bookings_hold_best},
     {.method = "POST", .path = "/api/bookings/confirm", .fn = api_bookings_confirm},

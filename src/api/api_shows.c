@@ -42,31 +42,28 @@ static void shows_seatmap_json(struct jbuf *b, const struct show_details *d)
 	jbuf_lit(b, "}}");
 }
 
-void api_shows_get(struct api *api, struct http_request *req, const char *seg)
+int api_seatmap_body(struct api *api, int64_t show_id, struct http_body **out, enum outcome *o)
 {
-	int64_t show_id, now = store_now(api->store);
+	int64_t now = store_now(api->store);
 	struct seatmap_ticket ticket;
 	struct show_details d;
-	enum outcome o = OUTCOME_UNAVAILABLE;
-	struct api_bad bad;
 	struct jbuf b;
 	size_t len;
 
-	if (api_parse_path_id(seg, &show_id, &bad) != 0) {
-		api_error_bad(req, &bad);
-		return;
-	}
-	if (seatmap_cache_respond(api->seatmaps, show_id, now, req, api_json_type, &ticket)) {
+	*o = OUTCOME_UNAVAILABLE;
+	*out = seatmap_cache_get(api->seatmaps, show_id, now, &ticket);
+	if (*out != NULL) {
 		api_metrics_count_seatmap(&api->metrics, 1);
-		return;
+		*o = OUTCOME_OK;
+		return 0;
 	}
 	api_metrics_count_seatmap(&api->metrics, 0);
-	if (store_show_details(api->store, show_id, &d, &o) != 0)
-		o = OUTCOME_UNAVAILABLE;
-	if (o != OUTCOME_OK) {
-		api_error(req, api_err_of(o), NULL);
-		return;
+	if (store_show_details(api->store, show_id, &d, o) != 0) {
+		*o = OUTCOME_UNAVAILABLE;
+		return -1;
 	}
+	if (*o != OUTCOME_OK)
+		return 0;
 	jbuf_init(&b, 64 + (size_t)d.total_seats * 8);
 	shows_seatmap_json(&b, &d);
 	int64_t stale_at = d.next_expiry;
@@ -74,12 +71,31 @@ void api_shows_get(struct api *api, struct http_request *req, const char *seg)
 		stale_at = now + SEATMAP_MAX_AGE_MS;
 	store_show_details_free(&d);
 	char *text = jbuf_take(&b, &len);
-	if (text == NULL)
-		return;
-	struct http_body *body = http_body_new(text, len);
-	if (body == NULL)
-		return;
+	struct http_body *body = text ? http_body_new(text, len) : NULL;
+	if (body == NULL) {
+		*o = OUTCOME_UNAVAILABLE;
+		return -1;
+	}
 	seatmap_cache_install(api->seatmaps, show_id, &ticket, body, stale_at);
+	*out = body;
+	return 0;
+}
+
+void api_shows_get(struct api *api, struct http_request *req, const char *seg)
+{
+	int64_t show_id;
+	struct http_body *body;
+	enum outcome o;
+	struct api_bad bad;
+
+	if (api_parse_path_id(seg, &show_id, &bad) != 0) {
+		api_error_bad(req, &bad);
+		return;
+	}
+	if (api_seatmap_body(api, show_id, &body, &o) != 0 || o != OUTCOME_OK) {
+		api_error(req, api_err_of(o), NULL);
+		return;
+	}
 	http_respond_shared(req, 200, api_json_type, body);
 }
 

@@ -106,6 +106,26 @@ int seatmap_cache_respond(struct seatmap_cache *c, int64_t show_id, int64_t now,
 	return 0;
 }
 
+struct http_body *seatmap_cache_get(struct seatmap_cache *c, int64_t show_id, int64_t now,
+                                    struct seatmap_ticket *t)
+{
+	struct http_body *body = NULL;
+
+	assert(show_id > 0);
+	pthread_mutex_lock(&c->lock);
+	struct seatmap_entry *e = seatmap_find(c, show_id);
+	if (e != NULL && e->body != NULL && now < e->stale_at) {
+		http_body_ref(e->body); /* under the lock, as above */
+		body = e->body;
+	} else {
+		t->had_entry = e != NULL;
+		t->generation = e != NULL ? e->generation : 0;
+		t->epoch = c->epoch;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return body;
+}
+
 void seatmap_cache_install(struct seatmap_cache *c, int64_t show_id, const struct seatmap_ticket *t,
                            struct http_body *body, int64_t stale_at)
 {

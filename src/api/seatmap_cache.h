@@ -42,6 +42,12 @@ int seatmap_cache_respond(struct seatmap_cache *c, int64_t show_id, int64_t now,
                           struct http_request *req, const char *content_type,
                           struct seatmap_ticket *t);
 
+/* Like seatmap_cache_respond, but hands back show_id's fresh body (a
+ * reference for the caller) instead of answering; NULL with *t filled on
+ * a miss. */
+struct http_body *seatmap_cache_get(struct seatmap_cache *c, int64_t show_id, int64_t now,
+                                    struct seatmap_ticket *t);
+
 /* Installs body (the cache takes its own reference) as show_id's map,
  * fresh until stale_at, unless a commit invalidated the show since t. */
 void seatmap_cache_install(struct seatmap_cache *c, int64_t show_id, const struct seatmap_ticket *t,

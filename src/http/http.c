@@ -7,6 +7,7 @@
  * called from any thread, even before the access handler that suspended
  * has returned. */
 #include "http/http.h"
+#include "http/http_internal.h"
 
 #include "http/http_limits.h"
 #include "http/http_parse.h"
@@ -106,6 +107,12 @@ void http_body_unref(struct http_body *b)
 		free(b->data);
 		free(b);
 	}
+}
+
+size_t http_body_len(const struct http_body *b, const char **data)
+{
+	*data = b->data;
+	return b->len;
 }
 
 static void http_body_release(void *cls)
@@ -333,6 +340,17 @@ static void http_attach(struct http_request *req, unsigned status, struct MHD_Re
 		MHD_destroy_response(req->response);
 	req->response = resp;
 	req->status = status;
+}
+
+struct MHD_Connection *http_request_connection(const struct http_request *req)
+{
+	return req->conn;
+}
+
+void http_respond_mhd(struct http_request *req, unsigned status, struct MHD_Response *resp,
+                      const char *content_type)
+{
+	http_attach(req, status, resp, content_type);
 }
 
 void http_respond(struct http_request *req, unsigned status, const char *content_type, char *body,

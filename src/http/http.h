@@ -46,6 +46,8 @@ struct http_body;
 struct http_body *http_body_new(char *data, size_t len); /* takes data */
 void http_body_ref(struct http_body *b);
 void http_body_unref(struct http_body *b);
+/* The body's bytes (*data) and length. */
+size_t http_body_len(const struct http_body *b, const char **data);
 
 typedef void (*http_handler_fn)(void *arg, struct http_request *req);
 /* Called once per finished request (answered, or dropped by the client or

@@ -137,6 +137,18 @@ int store_user_bookings(struct store *st, const char *username, struct booking *
 	return st->ops->user_bookings(st->state, username, out, n);
 }
 
+bool store_feed_shared(const struct store *st)
+{
+	return st->ops->feed_head != NULL;
+}
+
+int store_feed_head(struct store *st, int64_t show_id, int64_t *seq)
+{
+	if (st->ops->feed_head == NULL)
+		return STORE_EINVAL;
+	return st->ops->feed_head(st->state, show_id, seq);
+}
+
 int store_next_expiry(struct store *st, int64_t *at)
 {
 	return st->ops->next_expiry(st->state, at);

@@ -126,6 +126,8 @@ struct store_cmd {
 	int64_t expired;             /* expire-due: holds released */
 	struct seat_change *changes; /* owned by the cmd; store_cmd_clear */
 	size_t nchanges;
+	int64_t feed_seq;       /* STORE_OP_NOTIFY from a shared feed: the seq of
+	                         * these changes (all of one show) */
 	bool replayed;          /* answer_* is a stored answer */
 	unsigned answer_status; /* set when the store built or replayed */
 	char *answer_body;      /* the answer; owned, store_cmd_clear */
@@ -235,6 +237,13 @@ struct store_ops {
 	int (*exclusive)(void *state, int (*fn)(void *arg), void *arg);
 	/* Fills out; never blocks on the writer. */
 	void (*stats)(void *state, struct store_stats *out);
+	/* Shared change feed (NULL for a single-node backend): the newest seq
+	 * of show_id this node's listener has been told about (0: none yet).
+	 * Such a backend numbers each write's changes per show in commit
+	 * order inside the write's own transaction, and reports every node's
+	 * changes (its own too) to the listener as STORE_OP_NOTIFY commands
+	 * with feed_seq set, in seq order per show. */
+	int (*feed_head)(void *state, int64_t show_id, int64_t *seq);
 };
 
 /* Opens the backend named by cfg->url and migrates its schema. */
@@ -273,6 +282,9 @@ int store_exclusive(struct store *st, int (*fn)(void *arg), void *arg);
 int64_t store_now(const struct store *st);
 /* The storage's figures for /metrics (zeroes where a backend has none). */
 void store_stats(struct store *st, struct store_stats *out);
+/* true when the backend keeps a feed shared by every node (see feed_head). */
+bool store_feed_shared(const struct store *st);
+int store_feed_head(struct store *st, int64_t show_id, int64_t *seq);
 
 /* Runs a command and waits for it (tools, tests, the CLI). */
 int store_run(struct store *st, struct store_cmd *cmd);

@@ -15,11 +15,16 @@
  * reset on its next use; while the database is unreachable every call fails
  * fast with STORE_ERR (the API answers 503) and the server keeps running.
  *
- * A listener thread LISTENs on "boxoffice_seats" so that changes committed
- * by other nodes reach this node's caches and event streams too. Known weak
- * spot: between a commit elsewhere and its notification arriving, this
- * node's seat-map cache may serve the older picture for a few ms; writes
- * never use it. */
+ * Change feed: every write call is wrapped in bo_feed() (sql/postgres/
+ * 004_feed.sql), which numbers its changes per show in commit order inside
+ * the write's own transaction. A tailer thread reads the feed of every
+ * show (woken at once by this node's commits, else every PG_TAIL_MS) and
+ * hands each event, this node's and every other node's alike, to the
+ * listener as STORE_OP_NOTIFY with its seq, so every node numbers every
+ * change the same. Known weak spots: the tailer reads all of show_feed on
+ * each pass (one row per show that ever changed); between a commit
+ * elsewhere and the tailer's next pass this node's seat-map cache may
+ * serve the older picture (at most PG_TAIL_MS); writes never use it. */
 #include <errno.h>
 #include <jansson.h>
 #include <libpq-fe.h>
@@ -42,7 +47,10 @@ enum {
 	PG_QUEUE_MAX = 8192,
 	PG_RETRIES = 5, /* serialization failure / deadlock */
 	PG_ACQUIRE_TIMEOUT_MS = 5000,
-	PG_RECONNECT_MS = 1000, /* listener back-off */
+	PG_RECONNECT_MS = 1000, /* tailer back-off */
+	PG_TAIL_MS = 50,        /* feed poll when this node commits nothing */
+	PG_FEED_KEEP = 4096,    /* events kept per show in seat_events */
+	PG_PRUNE_MS = 10000,    /* how often the tailer prunes seat_events */
 	PG_MIGRATION_LOCK = 73510017,
 	PG_EXCLUSIVE_LOCK = 73510018,
 };
@@ -65,7 +73,6 @@ enum pg_call_id {
 	PG_USER_BOOKINGS,
 	PG_NEXT_EXPIRY,
 	PG_PING,
-	PG_NOTIFY,
 	PG_SET_CLOCK,
 	PG_IDEM_GET,
 	PG_IDEM_PUT,
@@ -74,18 +81,21 @@ enum pg_call_id {
 	PG_CALL_COUNT
 };
 
+/* Writes that change seats go through bo_feed(): their changes enter the
+ * shared feed as the last step of their own transaction. */
 static const char *const pg_sql[PG_CALL_COUNT] = {
-    [PG_HOLD] = "SELECT hold_seats_for_user($1, $2, $3::int[], $4::int[], $5::interval, "
-                "$6::interval, $7)",
-    [PG_HOLD_BEST] = "SELECT hold_best_seats($1, $2, $3, $4, $5::interval, $6::interval, $7)",
-    [PG_CONFIRM] = "SELECT confirm_booking($1, $2, $3::int[], $4::int[])",
-    [PG_RELEASE] = "SELECT release_seats($1, $2, $3::int[], $4::int[])",
-    [PG_CANCEL] = "SELECT cancel_booking($1, $2)",
-    [PG_EXPIRE] = "SELECT expire_holds()",
+    [PG_HOLD] = "SELECT bo_feed(hold_seats_for_user($1, $2, $3::int[], $4::int[], $5::interval, "
+                "$6::interval, $7))",
+    [PG_HOLD_BEST] =
+        "SELECT bo_feed(hold_best_seats($1, $2, $3, $4, $5::interval, $6::interval, $7))",
+    [PG_CONFIRM] = "SELECT bo_feed(confirm_booking($1, $2, $3::int[], $4::int[]))",
+    [PG_RELEASE] = "SELECT bo_feed(release_seats($1, $2, $3::int[], $4::int[]))",
+    [PG_CANCEL] = "SELECT bo_feed(cancel_booking($1, $2))",
+    [PG_EXPIRE] = "SELECT bo_feed(expire_holds())",
     [PG_CREATE_SCREEN] = "SELECT create_screen($1, $2, $3)",
     [PG_CREATE_MOVIE] = "SELECT create_movie($1, $2, $3::date)",
     [PG_CREATE_SHOW] = "SELECT create_show($1, $2, to_timestamp($3::bigint / 1000.0))",
-    [PG_CANCEL_SHOW] = "SELECT cancel_show($1)",
+    [PG_CANCEL_SHOW] = "SELECT bo_feed(cancel_show($1))",
     [PG_ACTIVE_SHOWS] = "SELECT get_active_shows()",
     [PG_SHOW_DETAILS] = "SELECT get_show_seat_details($1)",
     [PG_BOOKING_DETAILS] = "SELECT get_booking_details($1, $2)",
@@ -95,7 +105,6 @@ static const char *const pg_sql[PG_CALL_COUNT] = {
     [PG_DURABILITY] = "SELECT json_build_object('fsync', current_setting('fsync'), "
                       "'synchronous_commit', current_setting('synchronous_commit'), "
                       "'full_page_writes', current_setting('full_page_writes'))",
-    [PG_NOTIFY] = "SELECT bo_notify($1::jsonb)",
     [PG_SET_CLOCK] =
         "SELECT set_config('boxoffice.now', to_timestamp($1::bigint / 1000.0)::text, false)",
     [PG_IDEM_GET] = "SELECT request, status_code, body FROM idempotency WHERE key = $1 "
@@ -112,9 +121,13 @@ static const char *const pg_sql[PG_CALL_COUNT] = {
 
 struct pg_conn {
 	PGconn *conn;
-	int backend_pid;        /* to recognise our own notifications */
 	unsigned long prepared; /* bit per pg_call_id */
 	struct pg_conn *next;
+};
+
+/* The newest seq of a show that the listener has been told about. */
+struct pg_known {
+	int64_t show_id, seq;
 };
 
 struct pg_state {
@@ -131,9 +144,15 @@ struct pg_state {
 	pthread_t *workers;
 	int nworkers;
 
-	pthread_t notify_thread;
-	int notify_started;
-	int notify_stop;
+	/* The feed tailer. tail_lock guards the known seqs and is held while
+	 * an event is handed to the listener, so feed_head and delivery agree. */
+	pthread_t tail_thread;
+	int tail_started;
+	pthread_mutex_t tail_lock;
+	pthread_cond_t tail_cond;
+	int tail_stop, tail_poked;
+	struct pg_known *known; /* sorted by show_id */
+	size_t nknown, known_cap;
 
 	store_listener_fn listener;
 	void *listener_arg;
@@ -215,10 +234,6 @@ static struct pg_conn *pg_acquire(struct pg_state *s)
 		if (PQstatus(c->conn) == CONNECTION_OK)
 			PQclear(PQexec(c->conn, "SET statement_timeout = '10s'"));
 	}
-	int pid = c->conn && PQstatus(c->conn) == CONNECTION_OK ? PQbackendPID(c->conn) : 0;
-	pthread_mutex_lock(&s->pool_lock);
-	c->backend_pid = pid;
-	pthread_mutex_unlock(&s->pool_lock);
 	return c;
 }
 
@@ -434,6 +449,7 @@ static int pg_changes(json_t *arr, struct store_cmd *cmd)
 }
 
 static void pg_tell_listener(struct pg_state *s, const struct store_cmd *cmd);
+static void pg_tail_poke(struct pg_state *s);
 
 /* ---- writes ---- */
 
@@ -601,23 +617,6 @@ static int pg_decode_write(struct store_cmd *cmd, json_t *res)
 	return 0;
 }
 
-/* Tells other nodes about a committed write, in a transaction of its own
- * (see the notes atop sql/postgres/002_functions.sql). Best effort: a
- * lost notification leaves another node's seat-map cache stale for at
- * most its maximum age (api/api_shows.c). */
-static void pg_publish(struct pg_state *s, json_t *changes)
-{
-	char *text = json_dumps(changes, JSON_COMPACT);
-	const char *params[] = {text};
-	json_t *res;
-
-	if (text == NULL)
-		return;
-	if (pg_call(s, PG_NOTIFY, 1, params, &res) == 0)
-		json_decref(res);
-	free(text);
-}
-
 static int pg_exec_ok(PGconn *c, const char *sql);
 
 /* Settles a keyed command from a live record of its key (row 0 of r):
@@ -742,8 +741,6 @@ static void pg_execute_keyed(struct pg_state *s, struct store_cmd *cmd, enum pg_
 			break;
 	}
 	pg_release(s, c);
-	if (cmd->nchanges > 0 && res != NULL)
-		pg_publish(s, json_object_get(res, "changes"));
 	json_decref(res);
 }
 
@@ -765,8 +762,6 @@ static void pg_execute(struct pg_state *s, struct store_cmd *cmd)
 		cmd->outcome = OUTCOME_UNAVAILABLE;
 		cmd->nchanges = 0;
 	}
-	if (cmd->nchanges > 0)
-		pg_publish(s, json_object_get(res, "changes"));
 	if (cmd->op == STORE_OP_EXPIRE_DUE && cmd->outcome == OUTCOME_OK) {
 		/* Old idempotency records go with the sweep. */
 		json_t *gone = NULL;
@@ -796,6 +791,8 @@ static void *pg_worker_main(void *arg)
 		                                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		if (cmd->outcome == OUTCOME_OK || cmd->outcome == OUTCOME_CREATED)
 			pg_tell_listener(s, cmd);
+		if (cmd->nchanges > 0)
+			pg_tail_poke(s);
 		cmd->done(cmd);
 	}
 	return NULL;
@@ -1094,12 +1091,71 @@ static int pg_exclusive(void *state, int (*fn)(void *arg), void *arg)
 	return rc;
 }
 
-/* ---- changes from other nodes ---- */
+/* ---- the change feed ---- */
 
-/* Tells the listener about a notification payload
- * {"showId":N,"changes":[[row,number,"STATUS"],...]}; show 0 with no
- * changes means "anything may have changed" (after a reconnect). */
-static void pg_notify_listener(struct pg_state *s, int64_t show_id, json_t *changes)
+static int pg_known_cmp(const void *a, const void *b)
+{
+	const struct pg_known *x = a, *y = b;
+	return (x->show_id > y->show_id) - (x->show_id < y->show_id);
+}
+
+/* The known seq of a show, or NULL (tail_lock held). */
+static struct pg_known *pg_known_find(struct pg_state *s, int64_t show_id)
+{
+	struct pg_known key = {show_id, 0};
+	return bsearch(&key, s->known, s->nknown, sizeof(*s->known), pg_known_cmp);
+}
+
+/* Records seq as known for show_id (tail_lock held). */
+static int pg_known_set(struct pg_state *s, int64_t show_id, int64_t seq)
+{
+	struct pg_known *k = pg_known_find(s, show_id);
+
+	if (k != NULL) {
+		k->seq = seq;
+		return 0;
+	}
+	if (s->nknown == s->known_cap) {
+		size_t cap = s->known_cap ? 2 * s->known_cap : 64;
+		struct pg_known *p = realloc(s->known, cap * sizeof(*p));
+		if (p == NULL)
+			return -1;
+		s->known = p;
+		s->known_cap = cap;
+	}
+	size_t i = s->nknown;
+	while (i > 0 && s->known[i - 1].show_id > show_id) {
+		s->known[i] = s->known[i - 1];
+		i--;
+	}
+	s->known[i] = (struct pg_known){show_id, seq};
+	s->nknown++;
+	return 0;
+}
+
+static int pg_feed_head(void *state, int64_t show_id, int64_t *seq)
+{
+	struct pg_state *s = state;
+
+	pthread_mutex_lock(&s->tail_lock);
+	struct pg_known *k = pg_known_find(s, show_id);
+	*seq = k ? k->seq : 0;
+	pthread_mutex_unlock(&s->tail_lock);
+	return STORE_OK;
+}
+
+static void pg_tail_poke(struct pg_state *s)
+{
+	pthread_mutex_lock(&s->tail_lock);
+	s->tail_poked = 1;
+	pthread_cond_signal(&s->tail_cond);
+	pthread_mutex_unlock(&s->tail_lock);
+}
+
+/* Tells the listener about one event: changes [[row, number, status], ...]
+ * of show_id as seq; show 0 without changes means "anything may have
+ * changed" (after a reconnect). tail_lock held. */
+static void pg_feed_deliver(struct pg_state *s, int64_t show_id, int64_t seq, json_t *changes)
 {
 	struct store_cmd *cmd = calloc(1, sizeof(*cmd));
 	size_t i, n = json_array_size(changes);
@@ -1110,6 +1166,7 @@ static void pg_notify_listener(struct pg_state *s, int64_t show_id, json_t *chan
 	cmd->op = STORE_OP_NOTIFY;
 	cmd->outcome = OUTCOME_OK;
 	cmd->show_id = show_id;
+	cmd->feed_seq = seq;
 	cmd->changes = calloc(n ? n : 1, sizeof(*cmd->changes));
 	if (cmd->changes != NULL) {
 		json_array_foreach(changes, i, v)
@@ -1127,56 +1184,154 @@ static void pg_notify_listener(struct pg_state *s, int64_t show_id, json_t *chan
 	free(cmd);
 }
 
-/* Our own commits reach the listener directly, in commit order; their
- * notifications are skipped so that each change is heard once. */
-static int pg_pid_is_ours(struct pg_state *s, int pid)
+/* Reads show_feed into the known seqs without delivering anything: where
+ * this node starts (called before any viewer can subscribe). */
+static int pg_feed_start(struct pg_state *s, PGconn *c)
 {
-	int ours = 0;
+	PGresult *r = PQexec(c, "SELECT show_id, seq FROM show_feed");
+	int rc = PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : -1;
 
-	pthread_mutex_lock(&s->pool_lock);
-	for (int i = 0; i < s->created && !ours; i++)
-		ours = s->all[i]->backend_pid == pid;
-	pthread_mutex_unlock(&s->pool_lock);
-	return ours;
+	pthread_mutex_lock(&s->tail_lock);
+	for (int i = 0; rc == 0 && i < PQntuples(r); i++)
+		rc = pg_known_set(s, strtoll(PQgetvalue(r, i, 0), NULL, 10),
+		                  strtoll(PQgetvalue(r, i, 1), NULL, 10));
+	pthread_mutex_unlock(&s->tail_lock);
+	PQclear(r);
+	return rc;
 }
 
-static void *pg_notify_main(void *arg)
+/* Appends "{a,b,...}" of n values to a growing buffer. */
+static int pg_int_array(char **buf, size_t *len, size_t *cap, int64_t v, int first)
+{
+	if (*len + 24 > *cap) {
+		size_t ncap = *cap ? *cap * 2 : 256;
+		char *p = realloc(*buf, ncap);
+		if (p == NULL)
+			return -1;
+		*buf = p;
+		*cap = ncap;
+	}
+	*len +=
+	    (size_t)snprintf(*buf + *len, *cap - *len, "%s%lld", first ? "{" : ",", (long long)v);
+	return 0;
+}
+
+/* One pass: which shows moved, then their new events in seq order. */
+static int pg_feed_pass(struct pg_state *s, PGconn *c)
+{
+	char *shows = NULL, *seqs = NULL;
+	size_t ls = 0, cs = 0, lq = 0, cq = 0, n = 0;
+	int rc = -1;
+
+	PGresult *r = PQexec(c, "SELECT show_id, seq FROM show_feed");
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		goto done;
+	pthread_mutex_lock(&s->tail_lock);
+	for (int i = 0; i < PQntuples(r); i++) {
+		int64_t show = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		int64_t seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		struct pg_known *k = pg_known_find(s, show);
+		int64_t known = k ? k->seq : 0;
+		if (seq > known) {
+			if (pg_int_array(&shows, &ls, &cs, show, n == 0) != 0 ||
+			    pg_int_array(&seqs, &lq, &cq, known, n == 0) != 0) {
+				pthread_mutex_unlock(&s->tail_lock);
+				goto done;
+			}
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&s->tail_lock);
+	PQclear(r);
+	r = NULL;
+	if (n == 0) {
+		rc = 0;
+		goto done;
+	}
+	strcat(shows + ls, "}");
+	strcat(seqs + lq, "}");
+	const char *params[] = {shows, seqs};
+	r = PQexecParams(c,
+	                 "SELECT e.show_id, e.seq, e.changes::text FROM unnest($1::bigint[], "
+	                 "$2::bigint[]) AS k(show_id, seq) JOIN seat_events e ON e.show_id = "
+	                 "k.show_id AND e.seq > k.seq ORDER BY e.show_id, e.seq",
+	                 2, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		goto done;
+	for (int i = 0; i < PQntuples(r); i++) {
+		int64_t show = strtoll(PQgetvalue(r, i, 0), NULL, 10);
+		int64_t seq = strtoll(PQgetvalue(r, i, 1), NULL, 10);
+		json_error_t err;
+		json_t *changes = json_loads(PQgetvalue(r, i, 2), 0, &err);
+		pthread_mutex_lock(&s->tail_lock);
+		if (changes != NULL)
+			pg_feed_deliver(s, show, seq, changes);
+		pg_known_set(s, show, seq);
+		pthread_mutex_unlock(&s->tail_lock);
+		json_decref(changes);
+	}
+	rc = 0;
+done:
+	PQclear(r);
+	free(shows);
+	free(seqs);
+	return rc;
+}
+
+static int64_t pg_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void *pg_tail_main(void *arg)
 {
 	struct pg_state *s = arg;
 	PGconn *c = NULL;
+	int64_t next_prune = pg_mono_ms() + PG_PRUNE_MS;
+	int lost = 0;
 
-	while (!__atomic_load_n(&s->notify_stop, __ATOMIC_ACQUIRE)) {
+	pthread_mutex_lock(&s->tail_lock);
+	while (!s->tail_stop) {
+		if (!s->tail_poked) {
+			struct timespec ts;
+			pg_now_plus(&ts, PG_TAIL_MS);
+			pthread_cond_timedwait(&s->tail_cond, &s->tail_lock, &ts);
+			if (s->tail_stop)
+				break;
+		}
+		s->tail_poked = 0;
+		pthread_mutex_unlock(&s->tail_lock);
 		if (c == NULL || PQstatus(c) != CONNECTION_OK) {
 			if (c != NULL)
 				PQfinish(c);
 			c = pg_connect(s->url);
-			PGresult *r = PQexec(c, "LISTEN boxoffice_seats");
-			int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-			PQclear(r);
-			if (!ok) {
+			if (PQstatus(c) != CONNECTION_OK) {
+				lost = 1;
 				poll(NULL, 0, PG_RECONNECT_MS);
+				pthread_mutex_lock(&s->tail_lock);
 				continue;
 			}
-			/* Notifications may have been missed while away. */
-			pg_notify_listener(s, 0, NULL);
 		}
-		struct pollfd pfd = {PQsocket(c), POLLIN, 0};
-		if (poll(&pfd, 1, 250) < 0 && errno != EINTR)
-			continue;
-		if (!PQconsumeInput(c))
-			continue; /* broken: reconnect above */
-		PGnotify *nt;
-		while ((nt = PQnotifies(c)) != NULL) {
-			json_error_t err;
-			json_t *p =
-			    pg_pid_is_ours(s, nt->be_pid) ? NULL : json_loads(nt->extra, 0, &err);
-			if (p != NULL)
-				pg_notify_listener(s, pg_int(p, "showId"),
-				                   json_object_get(p, "changes"));
-			json_decref(p);
-			PQfreemem(nt);
+		if (pg_feed_pass(s, c) != 0) {
+			lost = 1;
+		} else if (lost) {
+			/* Cached pictures may predate what we missed. */
+			lost = 0;
+			pthread_mutex_lock(&s->tail_lock);
+			pg_feed_deliver(s, 0, 0, NULL);
+			pthread_mutex_unlock(&s->tail_lock);
 		}
+		if (pg_mono_ms() >= next_prune) {
+			char sql[64];
+			snprintf(sql, sizeof(sql), "SELECT bo_feed_prune(%d)", PG_FEED_KEEP);
+			PQclear(PQexec(c, sql));
+			next_prune = pg_mono_ms() + PG_PRUNE_MS;
+		}
+		pthread_mutex_lock(&s->tail_lock);
 	}
+	pthread_mutex_unlock(&s->tail_lock);
 	if (c != NULL)
 		PQfinish(c);
 	return NULL;
@@ -1329,10 +1484,13 @@ static void pg_drain(void *state)
 	for (int i = 0; i < s->nworkers; i++)
 		pthread_join(s->workers[i], NULL);
 	s->nworkers = 0;
-	if (s->notify_started) {
-		__atomic_store_n(&s->notify_stop, 1, __ATOMIC_RELEASE);
-		pthread_join(s->notify_thread, NULL);
-		s->notify_started = 0;
+	if (s->tail_started) {
+		pthread_mutex_lock(&s->tail_lock);
+		s->tail_stop = 1;
+		pthread_cond_signal(&s->tail_cond);
+		pthread_mutex_unlock(&s->tail_lock);
+		pthread_join(s->tail_thread, NULL);
+		s->tail_started = 0;
 	}
 }
 
@@ -1353,6 +1511,9 @@ static void pg_close(void *state)
 	free(s->url);
 	pthread_mutex_destroy(&s->pool_lock);
 	pthread_cond_destroy(&s->pool_cond);
+	pthread_mutex_destroy(&s->tail_lock);
+	pthread_cond_destroy(&s->tail_cond);
+	free(s->known);
 	cmdqueue_destroy(&s->queue);
 	free(s);
 }
@@ -1367,6 +1528,8 @@ static int pg_open(const struct store_config *cfg, void **state)
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_cond_init(&s->pool_cond, NULL);
+	pthread_mutex_init(&s->tail_lock, NULL);
+	pthread_cond_init(&s->tail_cond, NULL);
 	s->url = strdup(cfg->url);
 	/* Writers use at most pool-1 connections so reads always find one. */
 	s->max_conns = pool + 1;
@@ -1383,6 +1546,8 @@ static int pg_open(const struct store_config *cfg, void **state)
 		goto fail;
 	}
 	int migrated = pg_migrate(c);
+	if (migrated == 0)
+		migrated = pg_feed_start(s, c);
 	PQfinish(c);
 	if (migrated != 0)
 		goto fail;
@@ -1391,9 +1556,9 @@ static int pg_open(const struct store_config *cfg, void **state)
 			goto fail;
 		s->nworkers++;
 	}
-	if (pthread_create(&s->notify_thread, NULL, pg_notify_main, s) != 0)
+	if (pthread_create(&s->tail_thread, NULL, pg_tail_main, s) != 0)
 		goto fail;
-	s->notify_started = 1;
+	s->tail_started = 1;
 	*state = s;
 	return STORE_OK;
 fail:
@@ -1418,4 +1583,5 @@ const struct store_ops store_pg_ops = {
     .verify = pg_verify,
     .exclusive = pg_exclusive,
     .stats = pg_stats,
+    .feed_head = pg_feed_head,
 };
