@@ -914,6 +914,8 @@ static _Atomic int64_t contract_heard_show;
 static void contract_listener(void *arg, const struct store_cmd *cmd)
 {
 	(void)arg;
+	if (cmd->op == STORE_OP_NOTIFY)
+		return; /* a shared feed's echo (test_feed_in_commit_order) */
 	atomic_fetch_add(&contract_heard_calls, 1);
 	for (size_t i = 0; i < cmd->nchanges; i++)
 		if (cmd->changes[i].show_id == atomic_load(&contract_heard_show) &&
@@ -956,6 +958,82 @@ static void test_reference_collision_retried(void **state)
 	if (strncmp(f->url, "sqlite:", 7) == 0)
 		assert_true(atomic_load(&contract_ref_draws) >= 3); /* one draw was retried */
 	f->cfg.random = NULL;
+}
+
+/* What a shared feed told the listener about one show. */
+enum { CONTRACT_FEED_MAX = 16 };
+static pthread_mutex_t contract_feed_lock = PTHREAD_MUTEX_INITIALIZER;
+static int64_t contract_feed_show, contract_feed_seq[CONTRACT_FEED_MAX];
+static struct seat_change contract_feed_first[CONTRACT_FEED_MAX];
+static size_t contract_feed_n[CONTRACT_FEED_MAX];
+static int contract_feed_count;
+
+static void contract_feed_listener(void *arg, const struct store_cmd *cmd)
+{
+	(void)arg;
+	if (cmd->op != STORE_OP_NOTIFY || cmd->nchanges == 0)
+		return;
+	pthread_mutex_lock(&contract_feed_lock);
+	if (cmd->changes[0].show_id == contract_feed_show &&
+	    contract_feed_count < CONTRACT_FEED_MAX) {
+		contract_feed_seq[contract_feed_count] = cmd->feed_seq;
+		contract_feed_first[contract_feed_count] = cmd->changes[0];
+		contract_feed_n[contract_feed_count] = cmd->nchanges;
+		contract_feed_count++;
+	}
+	pthread_mutex_unlock(&contract_feed_lock);
+}
+
+/* A shared feed (PostgreSQL) numbers each write's changes per show, in
+ * commit order, and reports them all, ours too, to the listener; refusals
+ * take no seq. A single-node store (SQLite) leaves numbering to events/. */
+static void test_feed_in_commit_order(void **state)
+{
+	struct fx *f = *state;
+	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
+	int64_t head = -1, after = -1;
+
+	if (!store_feed_shared(f->st)) {
+		assert_int_equal(store_feed_head(f->st, s->id, &head), STORE_EINVAL);
+		return;
+	}
+	assert_int_equal(store_feed_head(f->st, s->id, &head), STORE_OK);
+	assert_int_equal(head, 0); /* a new show has no events */
+	pthread_mutex_lock(&contract_feed_lock);
+	contract_feed_show = s->id;
+	contract_feed_count = 0;
+	pthread_mutex_unlock(&contract_feed_lock);
+	store_set_listener(f->st, contract_feed_listener, NULL);
+	contract_hold_ok(f, alice, s->id, "A1 A2", NULL);
+	struct store_cmd *c = op_hold(f, bob, s->id, "A2");
+	assert_refused(c, OUTCOME_SEATS_UNAVAILABLE, "A2");
+	contract_done(c);
+	contract_hold_ok(f, bob, s->id, "B1", NULL);
+	c = op_release(f, alice, s->id, "A2");
+	assert_outcome(c, OUTCOME_OK);
+	contract_done(c);
+	int count = 0;
+	for (int i = 0; i < 500 && count < 3; i++) { /* the tailer polls */
+		pthread_mutex_lock(&contract_feed_lock);
+		count = contract_feed_count;
+		pthread_mutex_unlock(&contract_feed_lock);
+		if (count < 3)
+			usleep(10 * 1000);
+	}
+	store_set_listener(f->st, NULL, NULL);
+	assert_int_equal(count, 3);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(contract_feed_seq[i], i + 1);
+	assert_int_equal(contract_feed_n[0], 2);
+	assert_int_equal(contract_feed_first[0].status, SEAT_HELD);
+	assert_int_equal(contract_feed_first[1].seat.row, 1);
+	assert_int_equal(contract_feed_first[1].status, SEAT_HELD);
+	assert_int_equal(contract_feed_n[2], 1);
+	assert_int_equal(contract_feed_first[2].seat.number, 2);
+	assert_int_equal(contract_feed_first[2].status, SEAT_AVAILABLE);
+	assert_int_equal(store_feed_head(f->st, s->id, &after), STORE_OK);
+	assert_int_equal(after, 3);
 }
 
 /* The listener hears every committed change, before store_run returns. */
@@ -2821,6 +2899,7 @@ static const struct CMUnitTest contract_tests[] = {
     CONTRACT_TEST(test_reopen_keeps_data),
     CONTRACT_TEST(test_reference_collision_retried),
     CONTRACT_TEST(test_listener_hears_commits),
+    CONTRACT_TEST(test_feed_in_commit_order),
     CONTRACT_TEST(test_drain_refuses_writes),
     CONTRACT_TEST(test_create_screen),
     CONTRACT_TEST(test_create_movie),
