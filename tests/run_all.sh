@@ -79,6 +79,7 @@ suite_budget() {
 	options) s=120 ;;                                    # [5 s]
 	hostile-valgrind) s=900 ;;                           # [120 s]
 	hostile-*) s=300 ;;                                  # [30 s]
+	events-*) s=240 ;;                                   # [15-30 s]
 	*) s=600 ;;                                          # any other suite
 	esac
 	local scale=${BOXOFFICE_TIMEOUT_SCALE:-1}
@@ -158,6 +159,8 @@ run_backend() {
 	run_suite "idempotency-$name-$tag" summary /usr/bin/python3 tests/http/test_idempotency.py
 	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
 	run_suite "hostile-$name-$tag" summary /usr/bin/python3 tests/http/test_hostile.py
+	# GET /api/shows/{id}/events; on PostgreSQL also across two nodes
+	run_suite "events-$name-$tag" summary /usr/bin/python3 tests/events/test_events.py
 	# expiry with the sweeper off (the test build, tests/boxoffice_testing)
 	run_suite "lazy-expiry-$name-$tag" summary /usr/bin/python3 tests/http/test_lazy_expiry.py
 	# durability settings reported, and a loud warning when one is unsafe

@@ -990,7 +990,7 @@ static void contract_feed_listener(void *arg, const struct store_cmd *cmd)
 static void test_feed_in_commit_order(void **state)
 {
 	struct fx *f = *state;
-	const struct contract_show *s = contract_show_new(f, 2, 5, CONTRACT_DAY_MS);
+	const struct contract_show *s = contract_show_new(f, 2, 5, TEST_DAY_MS);
 	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
 	int64_t head = -1, after = -1;
 

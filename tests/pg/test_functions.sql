@@ -220,7 +220,7 @@ BEGIN
     RETURN NEXT t.eq('tables with show_id',
         (SELECT string_agg(table_name, ',' ORDER BY table_name) FROM information_schema.columns
           WHERE table_schema = 'public' AND column_name = 'show_id'),
-        'booking_seats,bookings,seats');
+        'booking_seats,bookings,seat_events,seats,show_feed');
     RETURN NEXT t.ok('users.guid defaults to a random uuid',
         (SELECT column_default ~ 'gen_random_uuid' FROM information_schema.columns
           WHERE table_name = 'users' AND column_name = 'guid'));
