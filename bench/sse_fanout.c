@@ -46,19 +46,19 @@ enum {
 
 struct viewer {
 	int fd;
-	int node;         /* 0: A, 1: B */
-	int head_done;    /* HTTP head skipped */
-	int head_nl;      /* consecutive \r\n seen in the head */
-	int status_ok;    /* saw " 200 " in the status line */
-	int chunk_state;  /* 0: size line, 1: data, 2: CRLF after data */
-	long chunk_left;  /* bytes of chunk data left */
-	int blanks;       /* blank lines seen (2: retry + snapshot) */
-	char prev;        /* previous body byte */
-	int match;        /* chars of "seat":" matched */
+	int node;        /* 0: A, 1: B */
+	int head_done;   /* HTTP head skipped */
+	int head_nl;     /* consecutive \r\n seen in the head */
+	int status_ok;   /* saw " 200 " in the status line */
+	int chunk_state; /* 0: size line, 1: data, 2: CRLF after data */
+	long chunk_left; /* bytes of chunk data left */
+	int blanks;      /* blank lines seen (2: retry + snapshot) */
+	char prev;       /* previous body byte */
+	int match;       /* chars of "seat":" matched */
 	char label[8];
 	int label_len;
 	int collecting;
-	int got;          /* distinct seats seen */
+	int got; /* distinct seats seen */
 	int closed;
 };
 
@@ -301,10 +301,11 @@ static void *client_main(void *arg)
 		int bl = snprintf(body, sizeof(body),
 		                  "{\"username\":\"fan-%s-%d\",\"showId\":%d,\"seats\":[\"%s\"]}",
 		                  run_tag, i, show_id, label);
-		int n = snprintf(req, sizeof(req),
-		                 "POST /api/bookings/hold HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
-		                 "application/json\r\nContent-Length: %d\r\n\r\n%s",
-		                 bl, body);
+		int n =
+		    snprintf(req, sizeof(req),
+		             "POST /api/bookings/hold HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
+		             "application/json\r\nContent-Length: %d\r\n\r\n%s",
+		             bl, body);
 		int st = -1;
 		if (fd >= 0 && write(fd, req, (size_t)n) == n)
 			st = http_answer(fd);
@@ -353,8 +354,9 @@ static void poll_viewers(int ep, int timeout_ms)
 int main(int argc, char **argv)
 {
 	if (argc < 8) {
-		fprintf(stderr, "usage: %s PORT_A SHOW ROWS PER_ROW HOLDS CLIENTS VIEWERS_A "
-		                "[PORT_B VIEWERS_B] [RSS_PID_A [RSS_PID_B]]\n",
+		fprintf(stderr,
+		        "usage: %s PORT_A SHOW ROWS PER_ROW HOLDS CLIENTS VIEWERS_A "
+		        "[PORT_B VIEWERS_B] [RSS_PID_A [RSS_PID_B]]\n",
 		        argv[0]);
 		return 2;
 	}
@@ -499,14 +501,15 @@ int main(int argc, char **argv)
 		}
 		free(hist);
 		long per = nv > 0 && rss1[node] > 0 ? (rss1[node] - rss0[node]) * 1024 / nv : -1;
-		printf(" node%c_viewers=%d node%c_ready=%d node%c_dropped=%d node%c_deliveries=%zu "
-		       "node%c_missing=%zu node%c_p50_ms=%.1f node%c_p99_ms=%.1f node%c_p999_ms=%.1f "
-		       "node%c_max_ms=%.1f node%c_min_ms=%.1f node%c_rss0_kib=%ld node%c_rss_kib=%ld "
-		       "node%c_rss_after_kib=%ld node%c_bytes_per_viewer=%ld",
-		       'A' + node, nv, 'A' + node, ready, 'A' + node, dropped, 'A' + node, cnt,
-		       'A' + node, missing, 'A' + node, pv[0], 'A' + node, pv[1], 'A' + node, pv[2],
-		       'A' + node, maxl, 'A' + node, minl, 'A' + node, rss0[node], 'A' + node,
-		       rss1[node], 'A' + node, rss2[node], 'A' + node, per);
+		printf(
+		    " node%c_viewers=%d node%c_ready=%d node%c_dropped=%d node%c_deliveries=%zu "
+		    "node%c_missing=%zu node%c_p50_ms=%.1f node%c_p99_ms=%.1f node%c_p999_ms=%.1f "
+		    "node%c_max_ms=%.1f node%c_min_ms=%.1f node%c_rss0_kib=%ld node%c_rss_kib=%ld "
+		    "node%c_rss_after_kib=%ld node%c_bytes_per_viewer=%ld",
+		    'A' + node, nv, 'A' + node, ready, 'A' + node, dropped, 'A' + node, cnt,
+		    'A' + node, missing, 'A' + node, pv[0], 'A' + node, pv[1], 'A' + node, pv[2],
+		    'A' + node, maxl, 'A' + node, minl, 'A' + node, rss0[node], 'A' + node,
+		    rss1[node], 'A' + node, rss2[node], 'A' + node, per);
 	}
 	printf(" connect_s=%.2f refused_or_closed=%d\n", (t_ready - t_open) / 1000.0, refused);
 	for (int i = 0; i < nviewers; i++)

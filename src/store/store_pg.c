@@ -1103,6 +1103,8 @@ static int pg_known_cmp(const void *a, const void *b)
 static struct pg_known *pg_known_find(struct pg_state *s, int64_t show_id)
 {
 	struct pg_known key = {show_id, 0};
+	if (s->nknown == 0)
+		return NULL;
 	return bsearch(&key, s->known, s->nknown, sizeof(*s->known), pg_known_cmp);
 }
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Fan-out benchmark of GET /api/shows/{id}/events (issue 9): 10,000 viewers
+# of one show on one node, then a burst of 1,000 one-seat holds; delivery
+# latency commit -> viewer (p50/p99/max), server memory per viewer, and
+# hold throughput with the viewers against the same burst without them
+# (measured first, in the same run, on a fresh show of the same size). On
+# PostgreSQL a second node's viewers too (holds go through node A).
+# Prints Markdown rows for BENCHMARKS.md.
+# env: SSE_VIEWERS (10000), SSE_VIEWERS_B (2000), SSE_HOLDS (1000),
+#      SSE_CLIENTS (32), SSE_THREADS (server --threads, 2),
+#      SSE_BACKENDS ("sqlite pg")
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BIN=${BOXOFFICE_BIN:-$ROOT/build/boxoffice}
+VIEWERS=${SSE_VIEWERS:-10000}
+VIEWERS_B=${SSE_VIEWERS_B:-2000}
+HOLDS=${SSE_HOLDS:-1000}
+CLIENTS=${SSE_CLIENTS:-32}
+THREADS=${SSE_THREADS:-2}
+BACKENDS=${SSE_BACKENDS:-sqlite pg}
+ROWS=20
+PER_ROW=$(((HOLDS + ROWS - 1) / ROWS))
+TOKEN=bench-token
+TMP=$(mktemp -d /tmp/boxoffice-ssebench.XXXXXX)
+PGDIR=
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	if [ -n "$PGDIR" ]; then
+		tests/pg/pg_cluster.sh stop "$PGDIR" >/dev/null 2>&1
+		rm -rf "$PGDIR"
+	fi
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+cc -O2 -std=gnu17 -Wall -Wextra -o "$TMP/sse_fanout" bench/sse_fanout.c -lpthread
+ulimit -n "$(ulimit -Hn)"
+free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+json_id() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+field() { tr ' ' '\n' <"$2" | sed -n "s/^$1=//p"; }
+ratio() { /usr/bin/python3 -c "print(f'{$1/$2:.2f}')"; }
+kib() { /usr/bin/python3 -c "print(f'{$1/1024:.1f}')"; }
+
+# start_node DB: sets NODE_URL, NODE_PORT, NODE_PID.
+start_node() {
+	local port
+	port=$(free_port)
+	"$BIN" serve --db "$1" --listen "127.0.0.1:$port" --admin-token $TOKEN --no-demo \
+		--log-level error --threads "$THREADS" --max-viewers 20000 --max-connections 19000 \
+		--db-pool 16 2>>"$TMP/server.log" &
+	NODE_PID=$!
+	PIDS+=($NODE_PID)
+	for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
+	NODE_URL="http://127.0.0.1:$port"
+	NODE_PORT=$port
+}
+
+# new_show URL: sets SHOW (ROWS x PER_ROW seats).
+new_show() {
+	local url=$1 when movie screen
+	admin() { curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d "$2" "$url$1"; }
+	when=$(date -u -d "+2 day +$RANDOM sec" +%Y-%m-%dT%H:%M:%S.000Z)
+	movie=$(admin /api/admin/movies "{\"name\":\"Fan\",\"durationMinutes\":100,\"lastShowDate\":\"$(date -u -d '+30 day' +%Y-%m-%d)\"}" | json_id movieId)
+	screen=$(admin /api/admin/screens "{\"name\":\"Fan\",\"rows\":$ROWS,\"seatsPerRow\":$PER_ROW}" | json_id screenId)
+	SHOW=$(admin /api/admin/shows "{\"movieId\":$movie,\"screenId\":$screen,\"showTime\":\"$when\"}" | json_id showId)
+}
+
+row() { # name ref-file run-file node-letter
+	local r=$2 v=$3 n=$4
+	printf '| %s | %s | %s / %s / %s | %s KiB | %s/s | %s/s | %s | %s |\n' "$1" \
+		"$(field node${n}_viewers "$v")" "$(field node${n}_p50_ms "$v")" \
+		"$(field node${n}_p99_ms "$v")" "$(field node${n}_max_ms "$v")" \
+		"$(kib "$(field node${n}_bytes_per_viewer "$v")")" \
+		"$(field holds_per_s "$r")" "$(field holds_per_s "$v")" \
+		"$(ratio "$(field holds_per_s "$v")" "$(field holds_per_s "$r")")" \
+		"$(field node${n}_dropped "$v") dropped, $(field node${n}_missing "$v") missing"
+}
+
+echo "| backend, node | viewers | delivery p50 / p99 / max (ms) | server memory per viewer | holds/s without viewers | holds/s with viewers | ratio | viewers lost |"
+echo "|---|---|---|---|---|---|---|---|"
+for b in $BACKENDS; do
+	case $b in
+	sqlite)
+		start_node "sqlite:$TMP/fan.db"
+		new_show "$NODE_URL"
+		"$TMP/sse_fanout" "$NODE_PORT" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" 0 >"$TMP/ref"
+		new_show "$NODE_URL"
+		"$TMP/sse_fanout" "$NODE_PORT" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" "$VIEWERS" 0 0 \
+			"$NODE_PID" >"$TMP/run"
+		row "SQLite" "$TMP/ref" "$TMP/run" A
+		;;
+	pg)
+		PGDIR=$(mktemp -d /tmp/boxoffice-ssebench-pg.XXXXXX)
+		url=$(tests/pg/pg_cluster.sh start "$PGDIR")
+		start_node "$url"
+		a_port=$NODE_PORT a_pid=$NODE_PID a_url=$NODE_URL
+		start_node "$url"
+		b_port=$NODE_PORT b_pid=$NODE_PID
+		new_show "$a_url"
+		"$TMP/sse_fanout" "$a_port" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" 0 >"$TMP/ref"
+		new_show "$a_url"
+		"$TMP/sse_fanout" "$a_port" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" "$VIEWERS" \
+			"$b_port" "$VIEWERS_B" "$a_pid" "$b_pid" >"$TMP/run"
+		row "PostgreSQL, node A (holds here)" "$TMP/ref" "$TMP/run" A
+		row "PostgreSQL, node B" "$TMP/ref" "$TMP/run" B
+		;;
+	esac
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	PIDS=()
+	[ -n "${SSE_RAW:-}" ] && { cat "$TMP/ref"; cat "$TMP/run"; }
+done
