@@ -31,14 +31,16 @@
 #include "store/store.h"
 
 enum {
-	EVENTS_RING = 512,                /* recent changes kept per show */
-	EVENTS_VIEWER_QUEUE = 512 * 1024, /* bytes queued per viewer, at most */
-	EVENTS_MESSAGE_CHANGES = 1000,    /* changes per event, at most */
-	EVENTS_COALESCE_MS = 20,          /* one event per show per window */
-	EVENTS_KEEPALIVE_MS = 15 * 1000,  /* comment line interval */
-	EVENTS_RETRY_MS = 2000,           /* the retry: hint */
-	EVENTS_MAX_VIEWERS = 20000,       /* default viewer limit */
-	EVENTS_RETRY_AFTER_S = 5,         /* Retry-After when full */
+	EVENTS_RING = 512,                    /* recent changes kept per show */
+	EVENTS_VIEWER_QUEUE = 512 * 1024,     /* bytes queued per viewer, at most */
+	EVENTS_MESSAGE_CHANGES = 1000,        /* changes per event, at most */
+	EVENTS_COALESCE_MS = 20,              /* one event per show per window, */
+	EVENTS_COALESCE_VIEWERS_PER_MS = 100, /* longer by 1 ms per this many viewers */
+	EVENTS_COALESCE_MAX_MS = 150,         /* up to this */
+	EVENTS_KEEPALIVE_MS = 15 * 1000,      /* comment line interval */
+	EVENTS_RETRY_MS = 2000,               /* the retry: hint */
+	EVENTS_MAX_VIEWERS = 20000,           /* default viewer limit */
+	EVENTS_RETRY_AFTER_S = 5,             /* Retry-After when full */
 };
 
 struct events_config {
