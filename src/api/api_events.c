@@ -44,8 +44,8 @@ void api_shows_events(struct api *api, struct http_request *req, const char *seg
 	}
 	if (ev == NULL || !events_reserve(ev)) {
 		snprintf(text, sizeof(text), "%d", EVENTS_RETRY_AFTER_S);
-		api_error_header(req, api_err_of(OUTCOME_UNAVAILABLE), "too many event-stream viewers",
-		                 "Retry-After", text);
+		api_error_header(req, api_err_of(OUTCOME_UNAVAILABLE),
+		                 "too many event-stream viewers", "Retry-After", text);
 		return;
 	}
 	pos = api_last_event_id(req);
