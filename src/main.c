@@ -273,6 +273,7 @@ static int main_serve(const struct options *o)
 		goto out;
 	}
 	struct events_config ecfg = {
+	    .io = &api_events_io,
 	    .max_viewers = (int)o->max_viewers,
 	    .keepalive_ms = (int)o->sse_keepalive_ms,
 	    .store = st,

@@ -27,6 +27,10 @@ void api_destroy(struct api *api);
  * error answers. */
 void api_http_hooks(struct api *api, struct http_config *cfg);
 
+/* How the change feed (events/) reaches event-stream viewers: over
+ * http/'s streams (api_events.c). */
+extern const struct events_io api_events_io;
+
 /* The http_handler_fn of the server; arg is the struct api. */
 void api_handle(void *arg, struct http_request *req);
 

@@ -16,6 +16,36 @@
 
 static const char api_sse_type[] = "text/event-stream";
 
+/* events/ talks to viewers through these: a message is an http_body, a
+ * viewer an http_stream. */
+static void *api_events_msg_new(char *data, size_t len)
+{
+	return http_body_new(data, len);
+}
+
+static void api_events_msg_unref(void *msg)
+{
+	http_body_unref(msg);
+}
+
+static int api_events_send(void *viewer, void *msg)
+{
+	return http_stream_send(viewer, msg);
+}
+
+static void api_events_drop(void *viewer)
+{
+	http_stream_close(viewer);
+	http_stream_release(viewer);
+}
+
+const struct events_io api_events_io = {
+    .msg_new = api_events_msg_new,
+    .msg_unref = api_events_msg_unref,
+    .send = api_events_send,
+    .drop = api_events_drop,
+};
+
 /* The Last-Event-ID header as a seq, or -1 (absent or not ours: the
  * viewer then starts from a snapshot). */
 static int64_t api_last_event_id(struct http_request *req)

@@ -25,7 +25,7 @@ struct events_entry {
 };
 
 struct events_viewer {
-	struct http_stream *stream;
+	void *stream; /* the io's viewer */
 	struct events_viewer *next;
 };
 
@@ -52,7 +52,7 @@ struct events {
 	struct events_feed *buckets[EVENTS_BUCKETS];
 	struct events_feed *dirty;
 	int viewers, reserved; /* view_lock */
-	struct http_body *keepalive;
+	void *keepalive;       /* the comment line, an io message */
 };
 
 static int64_t events_now_ms(void)
@@ -209,7 +209,7 @@ static const char *const events_status_name[] = {
 
 /* The `seats` event for ring entries first..upto (ring_lock held), or NULL.
  * Its id and seq are upto's: a client that has it has all before it. */
-static struct http_body *events_message(struct events_feed *f, int64_t first, int64_t upto)
+static void *events_message(struct events *ev, struct events_feed *f, int64_t first, int64_t upto)
 {
 	struct events_buf b = {0};
 
@@ -236,15 +236,15 @@ static struct http_body *events_message(struct events_feed *f, int64_t first, in
 		free(b.p);
 		return NULL;
 	}
-	return http_body_new(b.p, b.len);
+	return ev->cfg.io->msg_new(b.p, b.len);
 }
 
 /* Messages for the ring entries after..upto, each of at most
  * EVENTS_MESSAGE_CHANGES changes unless one entry alone is larger
  * (ring_lock held). Returns how many were built into out[]; *covered is
  * the last seq they cover. */
-static size_t events_messages(struct events_feed *f, int64_t after, int64_t upto,
-                              struct http_body **out, size_t max, int64_t *covered)
+static size_t events_messages(struct events *ev, struct events_feed *f, int64_t after, int64_t upto,
+                              void **out, size_t max, int64_t *covered)
 {
 	size_t nout = 0;
 	int64_t first = after + 1;
@@ -254,7 +254,7 @@ static size_t events_messages(struct events_feed *f, int64_t after, int64_t upto
 		size_t n = f->ring[q % EVENTS_RING].n;
 		while (q < upto && n + f->ring[(q + 1) % EVENTS_RING].n <= EVENTS_MESSAGE_CHANGES)
 			n += f->ring[++q % EVENTS_RING].n;
-		struct http_body *m = events_message(f, first, q);
+		void *m = events_message(ev, f, first, q);
 		if (m == NULL)
 			break;
 		out[nout++] = m;
@@ -268,16 +268,14 @@ static size_t events_messages(struct events_feed *f, int64_t after, int64_t upto
 
 static void events_viewer_drop(struct events *ev, struct events_viewer *v)
 {
-	http_stream_close(v->stream);
-	http_stream_release(v->stream);
+	ev->cfg.io->drop(v->stream);
 	free(v);
 	ev->viewers--;
 }
 
 /* Sends msgs to every viewer of f; drops those that cannot take them
  * (view_lock held). */
-static void events_fan_out(struct events *ev, struct events_feed *f, struct http_body **msgs,
-                           size_t n)
+static void events_fan_out(struct events *ev, struct events_feed *f, void **msgs, size_t n)
 {
 	struct events_viewer **pv = &f->viewers;
 
@@ -285,7 +283,7 @@ static void events_fan_out(struct events *ev, struct events_feed *f, struct http
 		struct events_viewer *v = *pv;
 		bool ok = true;
 		for (size_t i = 0; i < n && ok; i++)
-			ok = http_stream_send(v->stream, msgs[i]) == 0;
+			ok = ev->cfg.io->send(v->stream, msgs[i]) == 0;
 		if (ok) {
 			pv = &v->next;
 		} else {
@@ -309,7 +307,7 @@ enum { EVENTS_BATCH = 64 }; /* messages per feed per pass */
 /* Hands one dirty feed's new entries to its viewers. */
 static void events_flush_feed(struct events *ev, struct events_feed *f)
 {
-	struct http_body *msgs[EVENTS_BATCH];
+	void *msgs[EVENTS_BATCH];
 	size_t n = 0;
 
 	pthread_mutex_lock(&ev->view_lock);
@@ -319,7 +317,7 @@ static void events_flush_feed(struct events *ev, struct events_feed *f)
 	f->reset = false;
 	if (!reset && f->viewers != NULL) {
 		int64_t covered;
-		n = events_messages(f, f->flushed, upto, msgs, EVENTS_BATCH, &covered);
+		n = events_messages(ev, f, f->flushed, upto, msgs, EVENTS_BATCH, &covered);
 		if (covered < upto) {
 			/* What did not fit in this pass waits for the next one. */
 			upto = covered;
@@ -338,7 +336,7 @@ static void events_flush_feed(struct events *ev, struct events_feed *f)
 	f->flushed = upto;
 	pthread_mutex_unlock(&ev->view_lock);
 	for (size_t i = 0; i < n; i++)
-		http_body_unref(msgs[i]);
+		ev->cfg.io->msg_unref(msgs[i]);
 }
 
 /* A comment line to every viewer; also finds viewers whose client left. */
@@ -463,10 +461,10 @@ int events_position(struct events *ev, int64_t show_id, int64_t *seq)
 	return store_feed_head(ev->cfg.store, show_id, seq) == STORE_OK ? 0 : -1;
 }
 
-int events_attach(struct events *ev, int64_t show_id, struct http_stream *s, int64_t after)
+int events_attach(struct events *ev, int64_t show_id, void *s, int64_t after)
 {
 	struct events_viewer *v = calloc(1, sizeof(*v));
-	struct http_body *msgs[EVENTS_BATCH];
+	void *msgs[EVENTS_BATCH];
 	size_t n = 0;
 	int rc = -1;
 
@@ -479,12 +477,12 @@ int events_attach(struct events *ev, int64_t show_id, struct http_stream *s, int
 	if (v != NULL && f != NULL && !ev->stopping && after >= f->ring_first - 1 &&
 	    after <= f->flushed) {
 		int64_t covered;
-		n = events_messages(f, after, f->flushed, msgs, EVENTS_BATCH, &covered);
+		n = events_messages(ev, f, after, f->flushed, msgs, EVENTS_BATCH, &covered);
 		rc = covered == f->flushed ? 0 : -1;
 	}
 	pthread_mutex_unlock(&ev->ring_lock);
 	for (size_t i = 0; i < n && rc == 0; i++)
-		if (http_stream_send(s, msgs[i]) != 0)
+		if (ev->cfg.io->send(s, msgs[i]) != 0)
 			rc = -1;
 	if (rc == 0) {
 		v->stream = s;
@@ -494,11 +492,10 @@ int events_attach(struct events *ev, int64_t show_id, struct http_stream *s, int
 	}
 	pthread_mutex_unlock(&ev->view_lock);
 	for (size_t i = 0; i < n; i++)
-		http_body_unref(msgs[i]);
+		ev->cfg.io->msg_unref(msgs[i]);
 	if (rc != 0) {
 		free(v);
-		http_stream_close(s);
-		http_stream_release(s);
+		ev->cfg.io->drop(s);
 	}
 	return rc;
 }
@@ -534,7 +531,7 @@ int events_create(const struct events_config *cfg, struct events **out)
 	ev->shared = store_feed_shared(cfg->store);
 	ev->seq_base = store_now(cfg->store) * 1000;
 	char *text = strdup(comment);
-	ev->keepalive = text ? http_body_new(text, sizeof(comment) - 1) : NULL;
+	ev->keepalive = text ? cfg->io->msg_new(text, sizeof(comment) - 1) : NULL;
 	pthread_mutex_init(&ev->ring_lock, NULL);
 	pthread_mutex_init(&ev->view_lock, NULL);
 	pthread_condattr_t ca;
@@ -583,7 +580,8 @@ void events_destroy(struct events *ev)
 			free(f);
 		}
 	}
-	http_body_unref(ev->keepalive);
+	if (ev->keepalive != NULL)
+		ev->cfg.io->msg_unref(ev->keepalive);
 	pthread_mutex_destroy(&ev->ring_lock);
 	pthread_mutex_destroy(&ev->view_lock);
 	pthread_cond_destroy(&ev->cond);

@@ -27,7 +27,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "http/http_stream.h"
+#include <stddef.h>
+
 #include "store/store.h"
 
 enum {
@@ -43,7 +44,21 @@ enum {
 	EVENTS_RETRY_AFTER_S = 5,             /* Retry-After when full */
 };
 
+/* How events/ reaches viewers without knowing HTTP (api/ provides it). A
+ * message is built once and shared by the queues of all its viewers. */
+struct events_io {
+	/* A shared message of data (taken); NULL out of memory. */
+	void *(*msg_new)(char *data, size_t len);
+	void (*msg_unref)(void *msg);
+	/* Queues msg on a viewer's stream, which takes its own reference.
+	 * 0, or -1: the viewer cannot take it (gone, closed, over its bound). */
+	int (*send)(void *viewer, void *msg);
+	/* Ends a viewer's stream and drops the feed's reference to it. */
+	void (*drop)(void *viewer);
+};
+
 struct events_config {
+	const struct events_io *io;
 	int max_viewers;  /* 0: EVENTS_MAX_VIEWERS */
 	int keepalive_ms; /* 0: EVENTS_KEEPALIVE_MS (tests shorten it) */
 	struct store *store;
@@ -70,11 +85,11 @@ bool events_covers(struct events *ev, int64_t show_id, int64_t after);
 /* The feed position to send a snapshot at (read BEFORE the snapshot).
  * <0 when the store cannot tell (storage down). */
 int events_position(struct events *ev, int64_t show_id, int64_t *seq);
-/* Subscribes stream (takes the owner's reference and a reserved slot):
+/* Subscribes viewer (takes it, and a reserved slot):
  * queues every change after `after` still in the ring, then each new one.
- * <0 when the ring no longer reaches back that far (the stream is closed:
- * its client reconnects). */
-int events_attach(struct events *ev, int64_t show_id, struct http_stream *s, int64_t after);
+ * <0 when the ring no longer reaches back that far (the viewer is
+ * dropped: its client reconnects). */
+int events_attach(struct events *ev, int64_t show_id, void *viewer, int64_t after);
 /* The configured keep-alive interval (for the retry: line's sibling). */
 int events_retry_ms(const struct events *ev);
 /* Viewers attached now (for /metrics and tests). */

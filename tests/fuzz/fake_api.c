@@ -253,6 +253,18 @@ int http_stream_send_copy(struct http_stream *s, const char *data, size_t len)
 	return -1;
 }
 
+void http_stream_close(struct http_stream *s)
+{
+	(void)s;
+	FUZZ_CHECK(0);
+}
+
+void http_stream_release(struct http_stream *s)
+{
+	(void)s;
+	FUZZ_CHECK(0);
+}
+
 bool events_reserve(struct events *ev)
 {
 	(void)ev;
@@ -280,7 +292,7 @@ int events_position(struct events *ev, int64_t show_id, int64_t *seq)
 	return -1;
 }
 
-int events_attach(struct events *ev, int64_t show_id, struct http_stream *s, int64_t after)
+int events_attach(struct events *ev, int64_t show_id, void *s, int64_t after)
 {
 	(void)ev, (void)show_id, (void)s, (void)after;
 	FUZZ_CHECK(0);
