@@ -150,9 +150,13 @@ def metrics(srv):
     for line in raw.decode("utf-8", "replace").splitlines():
         if not line or line.startswith("#"):
             continue
-        m = re.match(r"^(\S+)\s+(-?[0-9.eE+]+)$", line)
-        check(m is not None, "%s: unparsable metrics line %r" % (srv.name, line))
-        out[m.group(1)] = float(m.group(2))
+        m = re.match(r"^(\S+)\s+(\S+)$", line)
+        try:
+            value = float(m.group(2)) if m else None  # 9.5e-05, NaN and +Inf too
+        except ValueError:
+            value = None
+        check(value is not None, "%s: unparsable metrics line %r" % (srv.name, line))
+        out[m.group(1)] = value
     return out
 
 
