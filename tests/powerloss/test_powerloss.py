@@ -55,7 +55,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
 from harness import Client, TestFailure, check, new_show, seat_key, seat_label, short  # noqa: E402
-from servers import ADMIN_TOKEN, BIN, free_port, info, log_tail, sanitizer_report  # noqa: E402
+from servers import ADMIN_TOKEN, BIN, free_port, info, log_tail, run_verify, sanitizer_report  # noqa: E402
 
 TESTING_BIN = os.environ.get("BOXOFFICE_TESTING_BIN") or os.path.join(
     os.path.dirname(os.path.abspath(BIN)), "tests", "boxoffice_testing")
@@ -258,15 +258,6 @@ class Load:
         return tally
 
 
-def run_verify(db_path):
-    try:
-        p = subprocess.run([BIN, "verify", "--db", "sqlite:" + db_path], stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        return -1, "could not run verify: %s" % e
-    return p.returncode, (p.stdout + p.stderr).decode("utf-8", "replace").strip()
-
-
 def check_file(db_path, bookings, shows):
     """Problems with the acknowledged writes, read from the database file."""
     problems = []
@@ -378,7 +369,7 @@ class Run:
         self.acks += load.acks
         self.inflight += load.lost
         self.done += 1
-        rc, out = run_verify(self.db_path)
+        rc, out = run_verify("sqlite:" + self.db_path)
         if rc != 0:
             self.losses.append((i, "boxoffice verify exited %d after the cut:\n%s" % (rc, out[-2000:])))
             return False
@@ -396,7 +387,7 @@ class Run:
             self.losses.append((self.done - 1, p))
         rc = self.node.stop()
         check(rc == 0, "the server did not stop cleanly (exit %s):\n%s" % (rc, self.node.log_tail()))
-        rc, out = run_verify(self.db_path)
+        rc, out = run_verify("sqlite:" + self.db_path)
         check(rc == 0, "boxoffice verify exited %d at the end:\n%s" % (rc, out[-2000:]))
 
     def summary(self):
