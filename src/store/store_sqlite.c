@@ -25,6 +25,7 @@
 #include <sys/random.h>
 
 #include "core/bestseat.h"
+#include "core/num.h"
 #include "core/timefmt.h"
 #include "store/cmdqueue.h"
 #include "store/embedded_sql.h"
@@ -299,9 +300,11 @@ static int sq_test_pragmas(sqlite3 *db)
 	char sql[64];
 
 	if (pages != NULL && *pages != '\0') {
-		int n = atoi(pages);
-		snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %d;", n);
-		if (n < 1 || sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+		long n;
+		if (num_parse_int(pages, 1, 1000000, &n) != 0)
+			return -1;
+		snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %ld;", n);
+		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
 			return -1;
 	}
 	if (v == NULL || *v == '\0')
