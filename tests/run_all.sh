@@ -10,6 +10,8 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 LOGDIR=$(mktemp -d /tmp/boxoffice-tests.XXXXXX)
+# What the suites leave to look at (the browser suite's screenshots).
+export BOXOFFICE_TEST_OUTPUT=${BOXOFFICE_TEST_OUTPUT:-$ROOT/build/test-output}
 PGDIR=$(mktemp -d /tmp/boxoffice-pg.XXXXXX)
 cleanup() {
 	tests/pg/pg_cluster.sh stop "$PGDIR" >/dev/null 2>&1 || true
@@ -77,6 +79,7 @@ suite_budget() {
 	spec-responses-*) s=120 ;;                           # [1 s]
 	layers) s=60 ;;                                      # [1 s]
 	options) s=120 ;;                                    # [5 s]
+	browser-*) s=400 ;;                                  # [40-80 s]
 	hostile-valgrind) s=900 ;;                           # [120 s]
 	hostile-*) s=300 ;;                                  # [30 s]
 	events-*) s=240 ;;                                   # [15-30 s]
@@ -167,6 +170,11 @@ run_backend() {
 	run_suite "durability-$name-$tag" summary /usr/bin/python3 tests/http/test_durability.py
 	# each invariant of boxoffice verify broken through SQL: verify must say so
 	run_suite "verify-fails-$name-$tag" summary /usr/bin/python3 tests/verify/test_verify_fails.py
+	# the page in chromium, two users (on PostgreSQL on two nodes); once
+	# per backend, on the release build
+	if [ "$tag" = release ]; then
+		run_suite "browser-$name" summary /usr/bin/python3 tests/browser/test_browser.py
+	fi
 	# kill -9 under load; on PostgreSQL also one database stop
 	BOXOFFICE_PG_DIR=$([ "$db" = sqlite ] || echo "$PGDIR") \
 		run_suite "crash-$name-$tag" summary /usr/bin/python3 tests/crash/test_crash.py
@@ -256,5 +264,6 @@ fi
 if [ ${#failed_suites[@]} -gt 0 ]; then
 	echo "failed suites: ${failed_suites[*]}"
 fi
+echo "test output (screenshots): $BOXOFFICE_TEST_OUTPUT"
 echo "$total_pass passed, $total_fail failed"
 [ "$total_fail" -eq 0 ]

@@ -8,8 +8,9 @@
 'use strict';
 
 const SEAT_PITCH = 28; /* px per seat and per row: --seat + --gap in style.css */
-const ROW_BUFFER = 6; /* rows rendered above and below the visible ones */
+const ROW_BUFFER = 4; /* rows rendered above and below the visible ones */
 const RECONNECT_MAX_MS = 15000;
+const CLOCK_SLACK_MS = 2000; /* how far this browser's clock may be off the server's */
 const USER_KEY = 'boxoffice.username';
 const USER_RE = /^[A-Za-z0-9._@-]{1,64}$/;
 
@@ -315,9 +316,14 @@ function applyChanges(changes) {
     repaint(i);
   }
   if (cartChanged && view.cart) {
+    /* Seats leave the cart through the feed when the hold expired (the
+     * browser's clock may be a little off the server's), or when another
+     * tab of this user released or confirmed them. */
+    const expired = Date.now() >= Date.parse(view.cart.expiresAt) - CLOCK_SLACK_MS;
     view.cart.seats = view.cart.seats.filter((l) => view.mine.has(seatIndex(l)));
     if (view.mine.size === 0) view.cart = null;
     renderCart();
+    if (expired) holdExpired();
   }
   renderMeta();
 }
@@ -384,14 +390,18 @@ function renderCart() {
   tick();
 }
 
+function holdExpired() {
+  if (view.cart) setCart(null);
+  $('message').hidden = false;
+  $('message').textContent = 'Your hold expired, so the seats were given back. Pick them again if they are still free.';
+}
+
 /* The countdown to the cart's expiry, once a second. */
 function tick() {
   if (!view.cart) return;
   const left = Math.ceil((Date.parse(view.cart.expiresAt) - Date.now()) / 1000);
   if (left <= 0) {
-    setCart(null);
-    $('message').hidden = false;
-    $('message').textContent = 'Your hold expired, so the seats were given back. Pick them again if they are still free.';
+    holdExpired();
     return;
   }
   const mm = Math.floor(left / 60), ss = String(left % 60).padStart(2, '0');
