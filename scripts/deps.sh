@@ -10,7 +10,7 @@ set -euo pipefail
 
 build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libsqlite3-dev
             libpq-dev)
-test_pkgs=(libcmocka-dev python3 curl sqlite3 postgresql prometheus postgresql-15-pgtap
+test_pkgs=(libcmocka-dev python3 curl sqlite3 postgresql prometheus man-db postgresql-15-pgtap
            libtap-parser-sourcehandler-pgtap-perl clang libclang-rt-14-dev valgrind
            chromium)
 bench_pkgs=(wrk curl)
