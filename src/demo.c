@@ -73,7 +73,7 @@ int demo_seed(struct store *st)
 			goto done;
 		movie_ids[i] = cmd->created_id;
 	}
-	int64_t hour = 60 * 60 * 1000;
+	int64_t hour = (int64_t)60 * 60 * 1000;
 	int64_t first = (now / hour + 1) * hour;
 	shows = 0;
 	for (int day = 0; day < DEMO_DAYS; day++) {

@@ -182,11 +182,13 @@ static void main_request_done(void *arg, const struct http_request *req)
  * the timeout and a grace period the process exits 1 on its own. */
 enum { MAIN_WATCHDOG_GRACE_S = 5 };
 
+/* The watchdog's budget: set once, before its thread starts. */
+static long main_watchdog_seconds;
+
 static void *main_watchdog(void *arg)
 {
-	long seconds = (long)(intptr_t)arg;
-
-	sleep((unsigned)(seconds + MAIN_WATCHDOG_GRACE_S));
+	(void)arg;
+	sleep((unsigned)(main_watchdog_seconds + MAIN_WATCHDOG_GRACE_S));
 	log_event(LOG_ERROR, "shutdown took too long: exiting without finishing", NULL);
 	_exit(1);
 	return NULL;
@@ -196,7 +198,8 @@ static void main_watchdog_start(long seconds)
 {
 	pthread_t t;
 
-	if (pthread_create(&t, NULL, main_watchdog, (void *)(intptr_t)seconds) == 0)
+	main_watchdog_seconds = seconds;
+	if (pthread_create(&t, NULL, main_watchdog, NULL) == 0)
 		pthread_detach(t);
 }
 

@@ -6,6 +6,7 @@
  * server a user runs has no such switch. */
 #include "sweeper.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,10 +21,9 @@ struct sweeper {
 	pthread_cond_t cond;
 	int64_t next_at; /* INT64_MAX: nothing known */
 	int stopping;
-	int disabled; /* test builds: never sweep */
+	int disabled;       /* test builds: never sweep */
 	int recheck;        /* ask the store for the next expiry */
 	int64_t recheck_at; /* not before this (store clock) */
-	int64_t expired_total;
 	struct store_cmd cmd;
 };
 
@@ -83,7 +83,6 @@ static void *sweeper_main(void *arg)
 
 		pthread_mutex_lock(&sw->lock);
 		if (rc == 0) {
-			sw->expired_total += cmd->expired;
 			if (next < sw->next_at)
 				sw->next_at = next;
 		} else {
@@ -111,8 +110,10 @@ static int sweeper_test_disabled(void)
 
 int sweeper_start(struct store *st, struct sweeper **out)
 {
-	struct sweeper *sw = calloc(1, sizeof(*sw));
+	struct sweeper *sw;
 
+	assert(st != NULL && out != NULL);
+	sw = calloc(1, sizeof(*sw));
 	if (sw == NULL)
 		return -1;
 	sw->store = st;
@@ -132,6 +133,7 @@ int sweeper_start(struct store *st, struct sweeper **out)
 
 void sweeper_note_expiry(struct sweeper *sw, int64_t at)
 {
+	assert(sw != NULL && at > 0);
 	pthread_mutex_lock(&sw->lock);
 	if (at < sw->next_at) {
 		sw->next_at = at;
@@ -148,14 +150,6 @@ void sweeper_recheck(struct sweeper *sw)
 		pthread_cond_signal(&sw->cond);
 	}
 	pthread_mutex_unlock(&sw->lock);
-}
-
-int64_t sweeper_expired_total(struct sweeper *sw)
-{
-	pthread_mutex_lock(&sw->lock);
-	int64_t n = sw->expired_total;
-	pthread_mutex_unlock(&sw->lock);
-	return n;
 }
 
 void sweeper_stop(struct sweeper *sw)

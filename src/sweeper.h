@@ -26,7 +26,5 @@ void sweeper_note_expiry(struct sweeper *sw, int64_t at);
  * store for the earliest expiry soon (coalesced, SWEEPER_RECHECK_MS). */
 void sweeper_recheck(struct sweeper *sw);
 void sweeper_stop(struct sweeper *sw);
-/* Holds released so far (for logs and tests). */
-int64_t sweeper_expired_total(struct sweeper *sw);
 
 #endif

@@ -80,6 +80,7 @@ suite_budget() {
 	layers) s=60 ;;                                      # [1 s]
 	options) s=120 ;;                                    # [5 s]
 	browser-*) s=400 ;;                                  # [40-80 s]
+	clang-tidy) s=300 ;;                                 # [20-40 s]
 	hostile-valgrind) s=900 ;;                           # [120 s]
 	hostile-*) s=300 ;;                                  # [30 s]
 	events-*) s=240 ;;                                   # [15-30 s]
@@ -231,6 +232,9 @@ fi
 run_suite "layers" summary /usr/bin/python3 tests/static/test_layers.py
 BOXOFFICE_BIN="$ROOT/build/boxoffice" \
 	run_suite "options" summary /usr/bin/python3 tests/static/test_options.py
+# Every C file of src/ clean under .clang-tidy (the release build's
+# compile_commands.json).
+run_suite "clang-tidy" summary tests/static/clang_tidy.sh build
 # Operating it: backup and restore under load, upgrades from the previous
 # release's schema, make install, the man page against --help, the docs.
 BOXOFFICE_BIN="$ROOT/build/boxoffice" \

@@ -73,7 +73,7 @@ static int api_route_match(const char *pattern, const char *path, char seg[API_S
 			if (n == 0)
 				return 0;
 			if (n >= API_SEGMENT_MAX) {
-				strcpy(seg, "-");
+				memcpy(seg, "-", 2);
 			} else {
 				memcpy(seg, path, n);
 				seg[n] = '\0';

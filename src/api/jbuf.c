@@ -15,7 +15,7 @@ void jbuf_init(struct jbuf *b, size_t hint)
 	b->failed = b->data == NULL;
 }
 
-void jbuf_free(struct jbuf *b)
+static void jbuf_free(struct jbuf *b)
 {
 	free(b->data);
 	b->data = NULL;

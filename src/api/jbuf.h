@@ -18,7 +18,6 @@ struct jbuf {
 };
 
 void jbuf_init(struct jbuf *b, size_t hint);
-void jbuf_free(struct jbuf *b);
 /* Hands the NUL-terminated text to the caller; NULL after a failure. */
 char *jbuf_take(struct jbuf *b, size_t *len);
 

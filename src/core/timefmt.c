@@ -135,7 +135,8 @@ int timefmt_parse(const char *s, int64_t *ms_out)
 	}
 	if (*p != '\0')
 		return -1;
-	int64_t secs = timefmt_days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec;
+	int64_t secs =
+	    timefmt_days_from_civil(y, mo, d) * 86400 + (int64_t)h * 3600 + (int64_t)mi * 60 + sec;
 	*ms_out = (secs - (int64_t)offset_min * 60) * 1000 + millis;
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "http/http_parse.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -214,16 +215,6 @@ void http_get_stats(const struct http_request *req, struct http_stats *out)
 	out->framing_errors = atomic_load(&req->srv->framing_errors);
 }
 
-void http_config_defaults(struct http_config *cfg)
-{
-	cfg->conn_max = HTTP_CONNECTIONS_DEFAULT;
-	cfg->conn_per_ip = HTTP_PER_IP_DEFAULT;
-	cfg->idle_timeout_s = HTTP_IDLE_TIMEOUT_DEFAULT;
-	cfg->header_timeout_s = HTTP_HEADER_TIMEOUT_DEFAULT;
-	cfg->body_timeout_s = HTTP_BODY_TIMEOUT_DEFAULT;
-	cfg->trusted_proxy = NULL;
-}
-
 static int64_t http_now_ns(void)
 {
 	struct timespec ts;
@@ -356,6 +347,8 @@ void http_respond_mhd(struct http_request *req, unsigned status, struct MHD_Resp
 void http_respond(struct http_request *req, unsigned status, const char *content_type, char *body,
                   size_t len, const char *hname, const char *hvalue)
 {
+	assert(req != NULL && status >= 100 && status <= 599 && content_type != NULL);
+	assert(body != NULL && (hname == NULL) == (hvalue == NULL));
 	struct MHD_Response *resp =
 	    MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
 
@@ -372,6 +365,7 @@ void http_respond(struct http_request *req, unsigned status, const char *content
 void http_respond_shared(struct http_request *req, unsigned status, const char *content_type,
                          struct http_body *body)
 {
+	assert(req != NULL && body != NULL && status >= 100 && status <= 599);
 	struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback_cls(
 	    body->len, body->data, http_body_release, body);
 
@@ -647,7 +641,7 @@ static void http_fit_fd_limit(struct http_config *cfg)
 		getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur < want) {
-		unsigned fit = rl.rlim_cur > 2 * HTTP_FD_RESERVE
+		unsigned fit = rl.rlim_cur > 2 * (rlim_t)HTTP_FD_RESERVE
 		                   ? (unsigned)(rl.rlim_cur - HTTP_FD_RESERVE)
 		                   : (unsigned)(rl.rlim_cur / 2);
 		fprintf(stderr,
@@ -660,9 +654,11 @@ static void http_fit_fd_limit(struct http_config *cfg)
 
 int http_start(const struct http_config *cfg, struct http_server **out)
 {
-	struct http_server *srv = calloc(1, sizeof(*srv));
+	struct http_server *srv;
 	struct sockaddr_in addr;
 
+	assert(cfg != NULL && cfg->host != NULL && cfg->handler != NULL && cfg->conn_max > 0);
+	srv = calloc(1, sizeof(*srv));
 	if (srv == NULL)
 		return -1;
 	srv->cfg = *cfg;
@@ -730,7 +726,8 @@ uint16_t http_port(const struct http_server *srv)
 	return info ? info->port : 0;
 }
 
-void http_quiesce(struct http_server *srv)
+/* Stops accepting connections (answers in flight go on). */
+static void http_quiesce(struct http_server *srv)
 {
 	if (!srv->quiesced) {
 		MHD_socket fd = MHD_quiesce_daemon(srv->daemon);

@@ -75,13 +75,8 @@ struct http_config {
 	void *done_arg;
 };
 
-/* The defaults above, for callers that set only what they change. */
-void http_config_defaults(struct http_config *cfg);
-
 int http_start(const struct http_config *cfg, struct http_server **out);
 uint16_t http_port(const struct http_server *srv);
-/* Stops accepting connections (answers in flight go on). */
-void http_quiesce(struct http_server *srv);
 /* Graceful stop, first half: stops accepting connections, marks the
  * server draining (http_draining() is 1; every answer from now on carries
  * Connection: close), and waits until no request has been in progress for
