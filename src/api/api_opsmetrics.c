@@ -2,7 +2,7 @@
  * counters: requests by route and status with a latency histogram per
  * route, bookings by kind, seats by status of the soonest active shows,
  * the storage's queue, batches, transaction times and connection pool,
- * open connections and the build.
+ * open connections, event-stream viewers and the build.
  *
  * The families are a table (api_opsmetrics_families): adding one is one
  * writer function and one line. Label values come from our own tables
@@ -342,11 +342,20 @@ static void api_fam_store(struct jbuf *b, const struct api_scrape *sc)
 	api_sample(b, "boxoffice_db_pool_connections", "state=\"idle\"", st->pool_idle);
 }
 
+static void api_fam_viewers(struct jbuf *b, const struct api_scrape *sc)
+{
+	if (sc->api->cfg.events == NULL)
+		return; /* no change feed (a test build of the API) */
+	api_family(b, "boxoffice_sse_viewers", "gauge",
+	           "Event-stream viewers attached now (GET /api/shows/{id}/events).");
+	api_sample(b, "boxoffice_sse_viewers", "", events_viewers(sc->api->cfg.events));
+}
+
 typedef void (*api_family_fn)(struct jbuf *b, const struct api_scrape *sc);
 
 static const api_family_fn api_opsmetrics_families[] = {
-    api_fam_build,    api_fam_requests, api_fam_connections,
-    api_fam_bookings, api_fam_shows,    api_fam_store,
+    api_fam_build, api_fam_requests, api_fam_connections, api_fam_bookings,
+    api_fam_shows, api_fam_store,    api_fam_viewers,
 };
 
 void api_opsmetrics_write(struct api *api, struct http_request *req, struct jbuf *b)

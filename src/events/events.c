@@ -548,19 +548,44 @@ int events_create(const struct events_config *cfg, struct events **out)
 	return 0;
 }
 
+/* The last message of every stream when the server stops: a comment and
+ * the retry: hint, so that clients reconnect (to another node, or to this
+ * one once it is back) after that delay rather than at once. NULL when
+ * out of memory: the streams then just end. */
+static void *events_goodbye(struct events *ev)
+{
+	char text[64];
+	int n =
+	    snprintf(text, sizeof(text), ": server stopping\nretry: %d\n\n", events_retry_ms(ev));
+	char *data = n > 0 ? malloc((size_t)n + 1) : NULL;
+
+	if (data == NULL)
+		return NULL;
+	memcpy(data, text, (size_t)n + 1);
+	return ev->cfg.io->msg_new(data, (size_t)n);
+}
+
 void events_shutdown(struct events *ev)
 {
 	if (ev == NULL)
 		return;
+	void *bye = events_goodbye(ev);
 	pthread_mutex_lock(&ev->view_lock);
 	pthread_mutex_lock(&ev->ring_lock);
 	ev->stopping = true;
 	pthread_cond_signal(&ev->cond);
 	pthread_mutex_unlock(&ev->ring_lock);
-	for (size_t b = 0; b < EVENTS_BUCKETS; b++)
-		for (struct events_feed *f = ev->buckets[b]; f != NULL; f = f->next)
+	for (size_t b = 0; b < EVENTS_BUCKETS; b++) {
+		for (struct events_feed *f = ev->buckets[b]; f != NULL; f = f->next) {
+			for (struct events_viewer *v = f->viewers; v != NULL && bye != NULL;
+			     v = v->next)
+				ev->cfg.io->send(v->stream, bye); /* a full stream just ends */
 			events_drop_all(ev, f);
+		}
+	}
 	pthread_mutex_unlock(&ev->view_lock);
+	if (bye != NULL)
+		ev->cfg.io->msg_unref(bye);
 	if (ev->started) {
 		pthread_join(ev->thread, NULL);
 		ev->started = false;

@@ -25,6 +25,7 @@
 #include <sys/random.h>
 
 #include "core/bestseat.h"
+#include "core/num.h"
 #include "core/timefmt.h"
 #include "store/cmdqueue.h"
 #include "store/embedded_sql.h"
@@ -287,13 +288,25 @@ static void sq_log(sqlite3 *db, const char *what)
 }
 
 #ifdef BOXOFFICE_TESTING
-/* Test builds only: BOXOFFICE_TEST_SQLITE_SYNCHRONOUS=OFF or NORMAL weakens
- * every connection, so that the power-loss test can show that it notices
- * lost acknowledged writes (tests/powerloss). */
-static int sq_test_synchronous(sqlite3 *db)
+/* Test builds only (tests/powerloss): BOXOFFICE_TEST_SQLITE_SYNCHRONOUS=OFF
+ * or NORMAL weakens every connection, so that the power-loss test can show
+ * that it notices lost acknowledged writes; BOXOFFICE_TEST_SQLITE_CHECKPOINT=N
+ * checkpoints the WAL every N pages, so that power cuts also land in the
+ * middle of checkpoints. */
+static int sq_test_pragmas(sqlite3 *db)
 {
 	const char *v = getenv("BOXOFFICE_TEST_SQLITE_SYNCHRONOUS");
+	const char *pages = getenv("BOXOFFICE_TEST_SQLITE_CHECKPOINT");
+	char sql[64];
 
+	if (pages != NULL && *pages != '\0') {
+		long n;
+		if (num_parse_int(pages, 1, 1000000, &n) != 0)
+			return -1;
+		snprintf(sql, sizeof(sql), "PRAGMA wal_autocheckpoint = %ld;", n);
+		if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK)
+			return -1;
+	}
 	if (v == NULL || *v == '\0')
 		return 0;
 	if (strcmp(v, "OFF") == 0)
@@ -325,8 +338,8 @@ static struct sq_conn *sq_conn_open(const char *path)
 		goto fail;
 	}
 #ifdef BOXOFFICE_TESTING
-	if (sq_test_synchronous(c->db) != 0) {
-		sq_log(c->db, "BOXOFFICE_TEST_SQLITE_SYNCHRONOUS");
+	if (sq_test_pragmas(c->db) != 0) {
+		sq_log(c->db, "BOXOFFICE_TEST_SQLITE_*");
 		goto fail;
 	}
 #endif

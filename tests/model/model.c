@@ -163,6 +163,7 @@ enum m_rule {
 	R_X_HOLD_BOOKED,
 	R_X_TAKEOVER,
 	R_X_CONFIRM_HELD,
+	R_X_CONFIRM_BOOKED,
 	R_X_RELEASE_HELD,
 	R_X_CANCEL,
 	R_X_BEST_AROUND,
@@ -202,6 +203,7 @@ static const char *const m_rule_names[M_RULES] = {
     [R_X_HOLD_BOOKED] = "hold refused over another user's booking",
     [R_X_TAKEOVER] = "hold takes another user's expired hold",
     [R_X_CONFIRM_HELD] = "confirm refused for another user's held seat",
+    [R_X_CONFIRM_BOOKED] = "confirm refused for another user's booked seat",
     [R_X_RELEASE_HELD] = "release naming another user's held seat leaves it held",
     [R_X_CANCEL] = "cancel of another user's booking not found",
     [R_X_BEST_AROUND] = "hold-best around other users' seats",
@@ -1297,6 +1299,8 @@ static void m_classify(const struct model *m, const struct m_op *op, const struc
 				hit[R_X_HOLD_BOOKED] = true;
 			if (op->kind == M_CONFIRM && m_seat_other_held(m, u, s, k))
 				hit[R_X_CONFIRM_HELD] = true;
+			if (op->kind == M_CONFIRM && m_seat_other_booked(m, u, s, k))
+				hit[R_X_CONFIRM_BOOKED] = true;
 		}
 		if (op->kind == M_CANCEL && target >= 0 && m->b[target].user != u)
 			hit[R_X_CANCEL] = true;
@@ -1787,6 +1791,13 @@ static bool m_aim_at(const struct model *m, struct m_rng *r, enum m_rule rule, s
 		if (cart >= 0 && m_chance(r, 50))
 			m_op_add(op, m->b[cart].seats[0]);
 		return true;
+	case R_X_CONFIRM_BOOKED:
+		op->kind = M_CONFIRM;
+		if (!ahead || m_add_seats(m, r, op, m_seat_other_booked, 1) != 1)
+			return false;
+		if (cart >= 0 && m_chance(r, 50))
+			m_op_add(op, m->b[cart].seats[0]);
+		return true;
 	case R_RELEASE_NO_CART:
 		op->kind = M_RELEASE;
 		op->all = m_chance(r, 50);
@@ -1994,6 +2005,7 @@ static bool m_prepare(const struct model *m, struct m_rng *r, enum m_rule rule, 
 		return true;
 	}
 	case R_X_HOLD_BOOKED:
+	case R_X_CONFIRM_BOOKED:
 		/* someone else books a seat here */
 		op->user = (u + 1 + m_below(r, MODEL_USERS - 1)) % MODEL_USERS;
 		/* fall through */

@@ -29,10 +29,12 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "http"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "events"))
 
 from harness import (BIN, ON_POSTGRES, TEST_DB, Server, TestFailure, check, eq, expect,  # noqa: E402
                      new_show, run, short, unique_user)
 from servers import info  # noqa: E402
+from sse import SSE, StreamEnded  # noqa: E402
 
 FIXTURE_V2 = os.path.join(HERE, "fixtures", "sqlite-v2.sql")
 LOAD_THREADS = 6
@@ -413,6 +415,54 @@ def test_shutdown_under_load(env):
         finally:
             srv2.stop()
         eq(srv2.verify_report, "", "verify after the restart")
+    finally:
+        srv.stop()
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_shutdown_ends_event_streams(env):
+    """SIGTERM with event streams open: /metrics counted the viewers; each
+    stream ends with a retry: hint (a block without data, so no event),
+    then the body ends; the process exits 0 well within the bound."""
+    srv, tmp = shutdown_server("sse")
+    try:
+        srv.start()
+        c = srv.client()
+        show = new_show(c, 2, 5)
+        streams = [SSE(srv.port, "/api/shows/%d/events" % show["showId"]) for _ in range(3)]
+        for st in streams:
+            eq(st.status, 200, "event stream status")
+            ev = st.next_event()
+            while ev["event"] != "snapshot":
+                ev = st.next_event()
+        raw_client = srv.client(strict=False)
+        samples = parse_metrics(raw_client.request("GET", "/metrics")[3].decode())
+        raw_client.close()
+        c.close()
+        eq(metric(samples, "boxoffice_sse_viewers"), 3.0, "boxoffice_sse_viewers with 3 streams open")
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        for i, st in enumerate(streams):
+            retry = None
+            try:
+                while True:
+                    ev = st.next_event(timeout=SHUTDOWN_TIMEOUT_S)
+                    if ev["retry"] is not None:
+                        retry = ev
+            except StreamEnded:
+                pass
+            check(retry is not None, "stream %d ended without a retry: hint" % i)
+            check(int(retry["retry"]) > 0 and retry["data"] is None and retry["event"] is None,
+                  "the last block: %r" % retry)
+            check(st.ended, "stream %d: the chunked body did not end" % i)
+            st.close()
+        code = srv.proc.wait(timeout=SHUTDOWN_TIMEOUT_S + EXIT_MARGIN_S)
+        took = time.monotonic() - t0
+        eq(code, 0, "exit code")
+        check(took < SHUTDOWN_TIMEOUT_S, "open streams held the stop for %.1f s" % took)
+        srv.stop()
+        eq(srv.verify_report, "", "verify")
     finally:
         srv.stop()
         if tmp:
@@ -1215,6 +1265,7 @@ TESTS = [
     ("shutdown: SIGTERM under write load loses nothing, exits 0 in time", test_shutdown_under_load),
     ("shutdown: in-flight request finished, /readyz 503, no new connections", test_shutdown_drains_in_flight),
     ("shutdown: --shutdown-timeout cuts a stuck request", test_shutdown_timeout_cuts),
+    ("shutdown: event streams end with a retry: hint; viewers in /metrics", test_shutdown_ends_event_streams),
     ("logs: X-Request-Id on every answer; one logfmt line per request, no secrets", test_request_ids_and_logfmt_log),
     ("logs: --log-format json, every line one JSON object", test_json_log),
     ("logs: no database password", test_no_password_in_logs),
@@ -1233,7 +1284,8 @@ if ON_POSTGRES:
     # On PostgreSQL only what depends on the backend: the files, docs and
     # SQLite copies are the same whatever the database.
     TESTS = [t for t in TESTS if t[1] in (test_newer_schema_refused, test_shutdown_under_load,
-                                          test_shutdown_drains_in_flight, test_metrics_promtool)]
+                                          test_shutdown_drains_in_flight, test_shutdown_ends_event_streams,
+                                          test_metrics_promtool)]
     TESTS.insert(0, ("upgrade: the previous release's PostgreSQL database (schema 3, with data) migrates",
                      test_upgrade_pg_from_previous_release))
 else:

@@ -523,6 +523,7 @@ static sqlite3_vfs cv_vfs = {
 
 struct cv_tally {
 	long files, vanished, sectors, kept, lost, torn, garbage;
+	long in_db; /* of the sectors: in main database files (a checkpoint) */
 };
 
 static void cv_pwrite(int fd, const unsigned char *buf, size_t len, int64_t off)
@@ -601,9 +602,12 @@ static void cv_cut_node(struct cv_node *n, struct cv_tally *t)
 	int64_t final = cv_final_size(n->synced_size, (int64_t)st.st_size);
 	if (ftruncate(fd, (off_t) final) != 0)
 		cv_die("cannot set the surviving size");
+	long before = t->sectors;
 	for (size_t i = 0; i < n->cap; i++)
 		if (n->slots[i].index != -1)
 			cv_cut_sector(fd, &n->slots[i], final, t);
+	if (n->is_main_db)
+		t->in_db += t->sectors - before;
 	close(fd);
 	t->files++;
 }
@@ -618,9 +622,10 @@ static void cv_cut(void)
 		cv_cut_node(n, &t);
 	int len = snprintf(line, sizeof(line),
 	                   "crashvfs: power cut (mode %s, seed %llu): %ld files, %ld vanished, "
-	                   "%ld unsynced sectors: %ld kept, %ld lost, %ld torn, %ld garbage\n",
+	                   "%ld unsynced sectors: %ld kept, %ld lost, %ld torn, %ld garbage; "
+	                   "%ld in database files\n",
 	                   cv_mode_names[cv_mode], (unsigned long long)cv_seed, t.files, t.vanished,
-	                   t.sectors, t.kept, t.lost, t.torn, t.garbage);
+	                   t.sectors, t.kept, t.lost, t.torn, t.garbage, t.in_db);
 	if (write(2, line, (size_t)len) < 0)
 		_exit(CRASHVFS_EXIT_CODE);
 	_exit(CRASHVFS_EXIT_CODE);

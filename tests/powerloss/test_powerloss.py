@@ -11,7 +11,10 @@ moment the test sends SIGUSR2: the VFS leaves on disk exactly the synced data
 plus a random subset of the unsynced sectors (dropped, kept, torn, garbage
 beyond the synced size; files never synced vanish; -shm removed) and the
 process ends at once with code 86. Cuts rotate through the VFS's modes
-(drop, subset, tear). After every cut:
+(drop, subset, tear); every other cut the server checkpoints its WAL every
+4 pages (BOXOFFICE_TEST_SQLITE_CHECKPOINT, test build only), so that cuts
+also land in checkpoints, with database pages written and not yet synced
+(the summary says how many did). After every cut:
 
  (1) `boxoffice verify` exits 0 on what survived;
  (2) every acknowledged booking is there exactly once: its user has exactly
@@ -66,6 +69,7 @@ NEGATIVE_CUTS = int(os.environ.get("POWERLOSS_NEGATIVE_CUTS", "4"))
 USERS = int(os.environ.get("POWERLOSS_USERS", "8"))
 
 CUT_EXIT = 86                  # crashvfs.c: CRASHVFS_EXIT_CODE
+CHECKPOINT_PAGES = 4           # every other cut: PRAGMA wal_autocheckpoint (test build only)
 MODES = ("drop", "subset", "tear")
 ROWS, PER_ROW = 20, 20         # one fresh show per cut, 400 seats
 LOAD_S = (0.2, 0.8)            # load before each cut, seconds (uniform)
@@ -74,7 +78,8 @@ START_TIMEOUT = 30.0
 REQUEST_TIMEOUT = 10.0
 CUT_TIMEOUT = 10.0             # the process must be gone this soon after SIGUSR2
 CUT_LINE = re.compile(rb"crashvfs: power cut \(mode (\w+), seed (\d+)\): (\d+) files, (\d+) vanished, "
-                      rb"(\d+) unsynced sectors: (\d+) kept, (\d+) lost, (\d+) torn, (\d+) garbage")
+                      rb"(\d+) unsynced sectors: (\d+) kept, (\d+) lost, (\d+) torn, (\d+) garbage; "
+                      rb"(\d+) in database files")
 
 
 class Booking:
@@ -106,9 +111,11 @@ class Node:
         self.proc = None
         self.port = None
 
-    def start(self, seed, mode, powerloss=True):
+    def start(self, seed, mode, powerloss=True, checkpoint=None):
         env = dict(os.environ)
         env.pop("BOXOFFICE_TEST_POWERLOSS", None)
+        if checkpoint:
+            env["BOXOFFICE_TEST_SQLITE_CHECKPOINT"] = str(checkpoint)
         if powerloss:
             env.update(BOXOFFICE_TEST_POWERLOSS="1", BOXOFFICE_TEST_POWERLOSS_SEED=str(seed),
                        BOXOFFICE_TEST_POWERLOSS_MODE=mode)
@@ -349,8 +356,11 @@ class Run:
         """One start, load and cut; returns False when the run cannot go on."""
         mode = MODES[i % len(MODES)]
         seed = self.rng.randrange(1 << 40)
+        # every other cut checkpoints the WAL every few pages: cuts then
+        # also find database pages written and not yet synced
+        checkpoint = CHECKPOINT_PAGES if i % 2 else None
         try:
-            self.node.start(seed, mode)
+            self.node.start(seed, mode, checkpoint=checkpoint)
         except TestFailure as e:
             self.losses.append((i, "the server cannot start on what survived: %s" % e))
             return False
@@ -397,15 +407,17 @@ class Run:
         garbage = sum(int(t[8]) for t in self.tallies)
         vanished = sum(int(t[3]) for t in self.tallies)
         damaging = sum(1 for t in self.tallies if int(t[6]) + int(t[7]) + int(t[8]) > 0)
+        in_db = sum(1 for t in self.tallies if int(t[9]) > 0)
         modes = {}
         for t in self.tallies:
             modes[t[0].decode()] = modes.get(t[0].decode(), 0) + 1
         info("%s: %d cuts (%s); %d acknowledged writes (confirms and cancels), %d bookings checked after "
-             "every later cut, %d requests in flight at a cut (not checked); %d cuts destroyed unsynced data; "
+             "every later cut, %d requests in flight at a cut (not checked); %d cuts destroyed unsynced data "
+             "(%d of them during a checkpoint, with unsynced database pages); "
              "unsynced sectors at the cuts: %d kept, %d lost, %d torn, %d garbage; %d files never synced "
              "vanished; %d problems found"
              % (self.name, self.done, ", ".join("%s %d" % kv for kv in sorted(modes.items())), self.acks,
-                len(self.bookings), self.inflight, damaging, kept, lost, torn, garbage, vanished,
+                len(self.bookings), self.inflight, damaging, in_db, kept, lost, torn, garbage, vanished,
                 len(self.losses)))
 
     def close(self):
