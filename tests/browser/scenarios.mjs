@@ -44,6 +44,10 @@ async function user(browser, base, viewport, errors) {
   const page = await ctx.newPage();
   page.setDefaultTimeout(STEP_TIMEOUT_MS);
   page.on('pageerror', (e) => errors.push(`${base}: page error: ${e.message}`));
+  // Nothing may come from anywhere but this server (no CDN).
+  page.on('request', (r) => {
+    if (!r.url().startsWith(base + '/') && !r.url().startsWith('data:')) errors.push('request to another origin: ' + r.url());
+  });
   return page;
 }
 
@@ -289,6 +293,20 @@ const scenarios = {
     const msg = await a.textContent('#message');
     check(msg === 'Sorry, there are not that many free seats side by side. Try fewer seats.', `hold-best error reads "${msg}"`);
     await shot(a, 'show-phone');
+  },
+
+  // /docs renders every operation of /openapi.json, from this server alone.
+  async docs(browser, errors) {
+    const a = await user(browser, cfg.a, DESKTOP, errors);
+    const spec = await api(cfg.a, '/openapi.json');
+    const operations = Object.values(spec.body.paths)
+      .reduce((n, item) => n + Object.keys(item).filter((k) => k !== 'parameters').length, 0);
+    await a.goto('/docs');
+    await a.waitForSelector('.opblock');
+    const shown = await a.$$eval('.opblock', (bs) => bs.length);
+    check(shown === operations, `/docs shows ${shown} operations of ${operations}`);
+    check((await a.textContent('.info .title')).includes('boxoffice'), '/docs does not show the API title');
+    await shot(a, 'docs-desktop');
   },
 
   // A 50,000-seat show: time to the first seats, DOM size, scrolling frames.

@@ -99,6 +99,10 @@ def test_access_and_phone(env):
     scenario("access", env, show_on(env, rows=4, seats_per_row=3))
 
 
+def test_docs(env):
+    scenario("docs", env, show_on(env, rows=1, seats_per_row=1))
+
+
 def test_big_show(env):
     scenario("big", env, show_on(env, rows=200, seats_per_row=250))
 
@@ -111,6 +115,7 @@ TESTS = [
     ("the feed reconnects by itself (refused by --max-viewers 1, then let in)", test_reconnect),
     ("keyboard-only booking", test_keyboard_only),
     ("shapes besides colours, seat labels, error sentences, phone width", test_access_and_phone),
+    ("/docs renders every operation, nothing from another origin", test_docs),
     ("50,000-seat show renders and scrolls", test_big_show),
 ]
 
