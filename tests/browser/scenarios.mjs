@@ -286,6 +286,15 @@ const scenarios = {
     check(look.length === 4 && shapes.size === 4, 'legend states do not differ by shape: ' + JSON.stringify(look));
     const overflow = await a.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     check(overflow <= 0, `the page is ${overflow} px wider than a phone`);
+    // Every error code the spec names reads as a sentence on the page.
+    const spec = await api(cfg.a, '/openapi.json');
+    const codes = spec.body.components.schemas.Error.properties.error.properties.code.enum;
+    const sentences = await a.evaluate((cs) => cs.map((code) => [code,
+      sentence(new ApiError(409, { error: { code, message: 'the server says no', seats: ['A1', 'B2'] } }), '7')]), codes);
+    const poor = sentences.filter(([, t]) => !/^[A-Z][^]*[.]$/.test(t) || /undefined|null|\[object/.test(t));
+    check(codes.length >= 20 && poor.length === 0, 'errors that do not read as sentences: ' + JSON.stringify(poor));
+    const offline = await a.evaluate(() => sentence(new ApiError(0, null)));
+    check(offline.includes('cannot be reached'), 'a network failure reads: ' + offline);
     await a.fill('#best-count', '4');
     await a.click('#best');
     await giveName(a, 'acc-' + cfg.tag);
