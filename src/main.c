@@ -287,6 +287,11 @@ static int main_serve(const struct options *o)
 	    .max_seats_per_request = (int)o->max_seats_per_request,
 	    .admin_token = o->admin_token,
 	    .events = srv.events,
+	    .write_rate_user = o->write_rate_user,
+	    .write_rate_ip = o->write_rate_ip,
+	    .read_rate_ip = o->read_rate_ip,
+	    .admin_rate_ip = o->admin_rate_ip,
+	    .max_held_seats_per_ip = (int)o->max_held_per_ip,
 	};
 	if (api_create(&acfg, st, &srv.api) != 0)
 		goto out;

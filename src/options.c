@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "api/api.h"
 #include "core/booking.h"
 #include "core/num.h"
 #include "envfile.h"
@@ -46,6 +47,10 @@ static int options_listen(struct options *o, const char *v);
 static int options_level(struct options *o, const char *v);
 static int options_format(struct options *o, const char *v);
 static int options_proxy(struct options *o, const char *v);
+static int options_rate_user(struct options *o, const char *v);
+static int options_rate_write(struct options *o, const char *v);
+static int options_rate_read(struct options *o, const char *v);
+static int options_rate_admin(struct options *o, const char *v);
 static int options_config(struct options *o, const char *v);
 static int options_help_flag(struct options *o, const char *v);
 
@@ -220,6 +225,43 @@ static const struct option_row options_table[] = {
      .help = "IPv4 proxies (comma-separated) trusted for X-Forwarded-For",
      .shown = "none",
      .parse = options_proxy},
+    {.name = "write-rate-per-user",
+     .arg = "RATE[/BURST]",
+     .env = "BOXOFFICE_WRITE_RATE_PER_USER",
+     .kind = OPTION_PARSE,
+     .help = "booking writes a second (at once) per username; beyond, 429; 0: off",
+     .def_text = API_WRITE_RATE_USER_TEXT,
+     .parse = options_rate_user},
+    {.name = "write-rate-per-ip",
+     .arg = "RATE[/BURST]",
+     .env = "BOXOFFICE_WRITE_RATE_PER_IP",
+     .kind = OPTION_PARSE,
+     .help = "booking writes a second (at once) per client address; 0: off",
+     .def_text = "0",
+     .parse = options_rate_write},
+    {.name = "read-rate-per-ip",
+     .arg = "RATE[/BURST]",
+     .env = "BOXOFFICE_READ_RATE_PER_IP",
+     .kind = OPTION_PARSE,
+     .help = "reads a second (at once) per client address; 0: off",
+     .def_text = "0",
+     .parse = options_rate_read},
+    {.name = "admin-rate-per-ip",
+     .arg = "RATE[/BURST]",
+     .env = "BOXOFFICE_ADMIN_RATE_PER_IP",
+     .kind = OPTION_PARSE,
+     .help = "admin requests a second (at once) per client address; 0: off",
+     .def_text = "0",
+     .parse = options_rate_admin},
+    {.name = "max-held-seats-per-ip",
+     .arg = "N",
+     .env = "BOXOFFICE_MAX_HELD_SEATS_PER_IP",
+     .kind = OPTION_LONG,
+     .help = "seats one client address may hold in one show; beyond, 409; 0: no cap",
+     .offset = OPT_FIELD(max_held_per_ip),
+     .min = 0,
+     .max = API_HELD_PER_IP_MAX,
+     .def = 0},
     {.name = "shutdown-timeout",
      .arg = "SECONDS",
      .env = "BOXOFFICE_SHUTDOWN_TIMEOUT",
@@ -290,6 +332,26 @@ static int options_proxy(struct options *o, const char *v)
 		return -1;
 	o->trusted_proxy = v;
 	return 0;
+}
+
+static int options_rate_user(struct options *o, const char *v)
+{
+	return ratelimit_parse(v, &o->write_rate_user);
+}
+
+static int options_rate_write(struct options *o, const char *v)
+{
+	return ratelimit_parse(v, &o->write_rate_ip);
+}
+
+static int options_rate_read(struct options *o, const char *v)
+{
+	return ratelimit_parse(v, &o->read_rate_ip);
+}
+
+static int options_rate_admin(struct options *o, const char *v)
+{
+	return ratelimit_parse(v, &o->admin_rate_ip);
 }
 
 static int options_config(struct options *o, const char *v)

@@ -10,6 +10,7 @@
 
 #include <stdio.h>
 
+#include "api/ratelimit.h"
 #include "log.h"
 
 enum {
@@ -36,6 +37,8 @@ struct options {
 	long conn_max, conn_per_ip;                      /* per_ip 0: no cap */
 	long idle_timeout, header_timeout, body_timeout; /* seconds; 0: off */
 	const char *trusted_proxy;
+	struct ratelimit_spec write_rate_user, write_rate_ip, read_rate_ip, admin_rate_ip;
+	long max_held_per_ip; /* 0: no cap */
 	long max_viewers, sse_keepalive_ms; /* event streams */
 	enum log_level log_level;
 	enum log_format log_format;

@@ -72,6 +72,7 @@ suite_budget() {
 	multinode-*) s=900 ;;                                # [60-120 s]
 	ops-*) s=300 ;;                                      # [10-40 s]
 	hygiene-*) s=300 ;;                                  # [20 s]
+	limits-*) s=300 ;;                                   # [15 s]
 	flood-*) s=300 ;;                                    # [15 s]
 	fuzz) s=600 ;;                                       # [30-90 s]
 	spec-lint) s=120 ;;                                  # [2 s]
@@ -204,6 +205,8 @@ for build in release:build asan:build-asan; do
 	# Connection limits and framing live below the store: one backend.
 	BOXOFFICE_BIN="$ROOT/$dir/boxoffice" \
 		run_suite "hygiene-$tag" summary /usr/bin/python3 tests/http/test_hygiene.py
+	BOXOFFICE_BIN="$ROOT/$dir/boxoffice" \
+		run_suite "limits-$tag" summary /usr/bin/python3 tests/http/test_limits.py
 	run_backend "$tag" "$dir" sqlite
 	if [ -n "$PGURL" ]; then
 		run_backend "$tag" "$dir" "$PGURL"

@@ -3,6 +3,7 @@
  * after every commit (drop cached seat maps, count expiries). */
 #include <assert.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "api/api_internal.h"
 
@@ -27,9 +28,23 @@ int api_create(const struct api_config *cfg, struct store *st, struct api **out)
 		free(api);
 		return -1;
 	}
+	if (api_limits_init(&api->limits, cfg) != 0) {
+		api_reqstats_free(api);
+		seatmap_cache_free(api->seatmaps);
+		free(api);
+		return -1;
+	}
 	api_keys_init(&api->keys);
 	*out = api;
 	return 0;
+}
+
+void api_config_defaults(struct api_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_seats_per_request = 10;
+	cfg->write_rate_user.rate = API_WRITE_RATE_USER_DEFAULT;
+	cfg->write_rate_user.burst = API_WRITE_BURST_USER_DEFAULT;
 }
 
 void api_destroy(struct api *api)
@@ -38,6 +53,7 @@ void api_destroy(struct api *api)
 		return;
 	seatmap_cache_free(api->seatmaps);
 	api_keys_destroy(&api->keys);
+	api_limits_destroy(&api->limits);
 	api_reqstats_free(api);
 	free(api);
 }

@@ -7,6 +7,7 @@
 #define BOXOFFICE_API_API_H
 
 #include "events/events.h"
+#include "api/ratelimit.h"
 #include "http/http.h"
 #include "store/store.h"
 
@@ -14,7 +15,24 @@ struct api_config {
 	int max_seats_per_request; /* 1..BOOKING_SEATS_MAX */
 	const char *admin_token;   /* NULL: the admin API answers 404 */
 	struct events *events;     /* the change feed behind /events */
+	/* Rate limits (rate 0: off) and the per-address held-seat cap (0:
+	 * off); api_config_defaults() sets the documented defaults. */
+	struct ratelimit_spec write_rate_user, write_rate_ip, read_rate_ip, admin_rate_ip;
+	int max_held_seats_per_ip;
 };
+
+/* The per-username write limit's default, as an option takes it. */
+#define API_WRITE_RATE_USER_TEXT "20/40"
+
+enum {
+	API_WRITE_RATE_USER_DEFAULT = 20, /* writes a second per username */
+	API_WRITE_BURST_USER_DEFAULT = 40,
+	API_HELD_PER_IP_MAX = 100000, /* what --max-held-seats-per-ip may ask for */
+};
+
+/* The defaults of every field above but max_seats_per_request (10) and
+ * admin_token (NULL). */
+void api_config_defaults(struct api_config *cfg);
 
 struct api;
 

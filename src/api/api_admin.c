@@ -5,6 +5,7 @@
  * token the admin API does not exist (404), so a default install exposes
  * nothing. Tokens are compared in constant time. */
 #include <string.h>
+#include <strings.h>
 
 #include "api/api_internal.h"
 #include "core/timefmt.h"
@@ -36,8 +37,13 @@ static int admin_check(struct api *api, struct http_request *req)
 		api_error(req, API_ERR_NOT_FOUND, NULL);
 		return -1;
 	}
-	if (auth == NULL || strncmp(auth, admin_bearer, n) != 0 ||
-	    !admin_token_equal(auth + n, api->cfg.admin_token)) {
+	/* The scheme is case-insensitive (RFC 9110 11.1); spaces after it
+	 * are not part of the token. */
+	if (auth != NULL && strncasecmp(auth, admin_bearer, n) == 0)
+		auth += n + strspn(auth + n, " ");
+	else
+		auth = NULL;
+	if (auth == NULL || !admin_token_equal(auth, api->cfg.admin_token)) {
 		api_error(req, API_ERR_UNAUTHORIZED, NULL);
 		return -1;
 	}

@@ -84,6 +84,12 @@ static void bookings_write(struct api *api, struct http_request *req, enum store
 		api_pending_drop(p);
 		return;
 	}
+	if (api_limits_admit_user(api, req, p->cmd.username) != 0 ||
+	    ((op == STORE_OP_HOLD || op == STORE_OP_HOLD_BEST) &&
+	     api_limits_admit_hold(api, req, &p->cmd) != 0)) {
+		api_pending_drop(p);
+		return;
+	}
 	api_submit(p);
 }
 

@@ -51,6 +51,7 @@ static const struct api_error_row api_errors[API_ERR_COUNT] = {
                                    "the request body is larger than %ld KiB", HTTP_BODY_MAX / 1024},
     [API_ERR_UNSUPPORTED_MEDIA_TYPE] = {415, "UNSUPPORTED_MEDIA_TYPE",
                                         "the request body must be application/json", 0},
+    [API_ERR_RATE_LIMITED] = {429, "RATE_LIMITED", "too many requests; retry after Retry-After", 0},
 };
 
 _Static_assert(HTTP_BODY_MAX % 1024 == 0, "the 413 message counts KiB");
@@ -103,6 +104,12 @@ void api_error_header(struct http_request *req, enum api_err err, const char *me
 	jbuf_init(&b, 128);
 	unsigned status = api_error_json(&b, err, message, NULL, 0);
 	char *body = jbuf_take(&b, &len);
+	if (status == 503 && hname == NULL) {
+		/* Storage down, the writer's queue full, shutting down: all
+		 * soon over, so say when to come back. */
+		hname = "Retry-After";
+		hvalue = API_RETRY_AFTER_503;
+	}
 	if (body != NULL)
 		http_respond(req, status, api_json_type, body, len, hname, hvalue);
 }

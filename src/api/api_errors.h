@@ -24,6 +24,7 @@ enum api_err {
 	API_ERR_UNAUTHORIZED,
 	API_ERR_PAYLOAD_TOO_LARGE,
 	API_ERR_UNSUPPORTED_MEDIA_TYPE,
+	API_ERR_RATE_LIMITED,
 	API_ERR_COUNT
 };
 
@@ -33,6 +34,9 @@ static inline enum api_err api_err_of(enum outcome o)
 }
 
 extern const char api_json_type[];
+
+/* Retry-After of every 503 (seconds). */
+#define API_RETRY_AFTER_503 "1"
 
 enum { API_MESSAGE_MAX = 192 };
 

@@ -18,6 +18,7 @@
 
 #include "api/api.h"
 #include "api/api_errors.h"
+#include "api/api_limits.h"
 #include "api/api_metrics.h"
 #include "api/api_parse.h"
 #include "api/api_write.h"
@@ -35,6 +36,7 @@ struct api {
 	struct api_metrics metrics;
 	struct api_reqstats *reqstats;
 	struct api_keys keys;
+	struct api_limits limits;
 };
 
 /* A resource handler: answers req, or submits a command whose answer

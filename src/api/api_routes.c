@@ -2,7 +2,9 @@
  *
  * Adding an endpoint is one line in api_routes[] and its handler in the
  * resource's file (api_internal.h lists them). A path that matches some
- * route but not its method is 405 with Allow; no match at all is 404. */
+ * route but not its method is 405 with Allow (GET routes allow HEAD too);
+ * no match at all is 404, and so is every admin path while no admin token
+ * is configured, whatever the method, so that they do not show. */
 #include <assert.h>
 #include <string.h>
 
@@ -12,32 +14,45 @@ struct api_route {
 	const char *method;
 	const char *path; /* "{id}" matches one path segment */
 	api_handler_fn fn;
+	enum api_limit_class limit; /* whose per-address rate limit applies */
+	int admin;                  /* absent (404 to every method) without an admin token */
 };
+
+#define R_READ  .limit = API_LIMIT_READ
+#define R_WRITE .limit = API_LIMIT_WRITE
+#define R_ADMIN .limit = API_LIMIT_ADMIN, .admin = 1
 
 static const struct api_route api_routes[] = {
     {.method = "GET", .path = "/healthz", .fn = api_health_live},
     {.method = "GET", .path = "/readyz", .fn = api_health_ready},
     {.method = "GET", .path = "/metrics", .fn = api_metrics_get},
-    {.method = "GET", .path = "/api/shows/active", .fn = api_shows_active},
-    {.method = "GET", .path = "/api/shows/{id}", .fn = api_shows_get},
-    {.method = "GET", .path = "/api/shows/{id}/events", .fn = api_shows_events},
-    {.method = "POST", .path = "/api/bookings/hold", .fn = api_bookings_hold},
-    {.method = "POST", .path = "/api/bookings/hold-best", .fn = api_bookings_hold_best},
-    {.method = "POST", .path = "/api/bookings/confirm", .fn = api_bookings_confirm},
-    {.method = "POST", .path = "/api/bookings/release", .fn = api_bookings_release},
-    {.method = "POST", .path = "/api/bookings/cancel", .fn = api_bookings_cancel},
-    {.method = "GET", .path = "/api/bookings/details", .fn = api_bookings_details},
-    {.method = "GET", .path = "/api/bookings/user", .fn = api_bookings_user},
-    {.method = "POST", .path = "/api/admin/screens", .fn = api_admin_screens},
-    {.method = "POST", .path = "/api/admin/movies", .fn = api_admin_movies},
-    {.method = "POST", .path = "/api/admin/shows", .fn = api_admin_shows},
-    {.method = "POST", .path = "/api/admin/shows/{id}/cancel", .fn = api_admin_show_cancel},
-    {.method = "GET", .path = "/", .fn = api_web_file},
-    {.method = "GET", .path = "/web/{id}", .fn = api_web_file},
-    {.method = "GET", .path = "/openapi.json", .fn = api_web_file},
-    {.method = "GET", .path = "/docs", .fn = api_web_file},
-    {.method = "GET", .path = "/docs/{id}", .fn = api_web_file},
+    {.method = "GET", .path = "/api/shows/active", .fn = api_shows_active, R_READ},
+    {.method = "GET", .path = "/api/shows/{id}", .fn = api_shows_get, R_READ},
+    {.method = "GET", .path = "/api/shows/{id}/events", .fn = api_shows_events, R_READ},
+    {.method = "POST", .path = "/api/bookings/hold", .fn = api_bookings_hold, R_WRITE},
+    {.method = "POST", .path = "/api/bookings/hold-best", .fn = api_bookings_hold_best, R_WRITE},
+    {.method = "POST", .path = "/api/bookings/confirm", .fn = api_bookings_confirm, R_WRITE},
+    {.method = "POST", .path = "/api/bookings/release", .fn = api_bookings_release, R_WRITE},
+    {.method = "POST", .path = "/api/bookings/cancel", .fn = api_bookings_cancel, R_WRITE},
+    {.method = "GET", .path = "/api/bookings/details", .fn = api_bookings_details, R_READ},
+    {.method = "GET", .path = "/api/bookings/user", .fn = api_bookings_user, R_READ},
+    {.method = "POST", .path = "/api/admin/screens", .fn = api_admin_screens, R_ADMIN},
+    {.method = "POST", .path = "/api/admin/movies", .fn = api_admin_movies, R_ADMIN},
+    {.method = "POST", .path = "/api/admin/shows", .fn = api_admin_shows, R_ADMIN},
+    {.method = "POST",
+     .path = "/api/admin/shows/{id}/cancel",
+     .fn = api_admin_show_cancel,
+     R_ADMIN},
+    {.method = "GET", .path = "/", .fn = api_web_file, R_READ},
+    {.method = "GET", .path = "/web/{id}", .fn = api_web_file, R_READ},
+    {.method = "GET", .path = "/openapi.json", .fn = api_web_file, R_READ},
+    {.method = "GET", .path = "/docs", .fn = api_web_file, R_READ},
+    {.method = "GET", .path = "/docs/{id}", .fn = api_web_file, R_READ},
 };
+
+#undef R_READ
+#undef R_WRITE
+#undef R_ADMIN
 
 enum { API_ROUTES = sizeof(api_routes) / sizeof(api_routes[0]) };
 
@@ -99,6 +114,8 @@ static void api_route_allow(char allow[API_ALLOW_MAX], const char *method)
 		return;
 	assert(len + strlen(method) + 3 <= API_ALLOW_MAX);
 	snprintf(allow + len, API_ALLOW_MAX - len, "%s%s", len ? ", " : "", method);
+	if (strcmp(method, "GET") == 0)
+		api_route_allow(allow, "HEAD"); /* http/ answers HEAD as GET */
 }
 
 void api_handle(void *arg, struct http_request *req)
@@ -116,12 +133,16 @@ void api_handle(void *arg, struct http_request *req)
 	for (size_t i = 0; i < sizeof(api_routes) / sizeof(api_routes[0]); i++) {
 		const struct api_route *r = &api_routes[i];
 		seg[0] = '\0';
+		if (r->admin && (api->cfg.admin_token == NULL || api->cfg.admin_token[0] == '\0'))
+			continue;
 		if (!api_route_match(r->path, path, seg))
 			continue;
 		if (http_route(req) == NULL)
 			http_set_route(req, r->path); /* a 405 is counted under its path */
 		if (strcmp(r->method, method) == 0) {
 			http_set_route(req, r->path); /* for the request log and metrics */
+			if (api_limits_admit(api, req, r->limit) != 0)
+				return;
 			r->fn(api, req, seg[0] ? seg : NULL);
 			return;
 		}

@@ -143,6 +143,7 @@ void api_pending_answer(struct api_pending *p)
 
 	api_pending_release_key(p);
 	api_metrics_count_write(&p->api->metrics, cmd);
+	api_limits_note(p->api, p->req, cmd);
 	if (cmd->answer_body != NULL) {
 		body = malloc(cmd->answer_len + 1);
 		if (body == NULL)
@@ -154,7 +155,9 @@ void api_pending_answer(struct api_pending *p)
 		return;
 	}
 	if (cmd->answer(cmd, &status, &body, &len) == 0)
-		http_respond(p->req, status, api_json_type, body, len, NULL, NULL);
+		http_respond(p->req, status, api_json_type, body, len,
+		             status == 503 ? "Retry-After" : NULL,
+		             status == 503 ? API_RETRY_AFTER_503 : NULL);
 }
 
 /* Checks and takes the request's Idempotency-Key (API.md 11). Returns 0,

@@ -1351,7 +1351,9 @@ def test_storage_unavailable(env):
     try:
         db.execute("BEGIN EXCLUSIVE")
         expect_error(confirm(c, x, sid, ["A1"]), 503, "UNAVAILABLE", "confirm while the database is locked")
-        expect_error(hold(c, x, sid, ["B1"]), 503, "UNAVAILABLE", "hold while the database is locked")
+        r = hold(c, x, sid, ["B1"])
+        expect_error(r, 503, "UNAVAILABLE", "hold while the database is locked")
+        check(r[1].get("retry-after", "").isdigit(), "a 503 says when to retry (Retry-After): %s" % r[1])
         db.execute("ROLLBACK")
     finally:
         db.close()

@@ -137,7 +137,6 @@ class Load:
 
     def _run(self, i):
         show = self.shows[i]
-        user = unique_user("load%d" % i)
         seats = ["%s%d" % (chr(65 + r), n) for r in range(show["rows"])
                  for n in range(1, show["seatsPerRow"] + 1)]
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -145,6 +144,9 @@ class Load:
             for seat in seats:
                 if self.stop_flag.is_set():
                     return
+                # A buyer per seat, as in an on-sale: one user writing this
+                # fast would meet the per-username write limit (20/s, burst 40).
+                user = unique_user("load%d" % i)
                 for op in ("hold", "confirm"):
                     t0 = time.monotonic()
                     try:
@@ -325,10 +327,12 @@ class Writers:
 
     def _run(self, i):
         show = self.shows[i]
-        user = unique_user("sd%d" % i)
         seats = ["%s%d" % (chr(65 + r), n) for r in range(show["rows"]) for n in range(1, show["seatsPerRow"] + 1)]
         conn = None
         for seat in seats:
+            # A buyer per seat, as in an on-sale: one user writing this
+            # fast would meet the per-username write limit (20/s, burst 40).
+            user = unique_user("sd%d" % i)
             for op in ("hold", "confirm"):
                 if conn is None:
                     conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
