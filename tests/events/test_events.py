@@ -188,8 +188,11 @@ def test_resume_fallback(env):
     early = seats_events(s, ("B1", "HELD"))[-1]["seq"]
     s.close()
     for i in range(RING // 2 + 8):
-        hold(c, u, sid, ["A1"])
-        expect(c.post("/api/bookings/release", {"username": u, "showId": sid, "seats": ["A1"]}),
+        # A buyer per round: one user this fast would meet the
+        # per-username write limit (20/s, burst 40).
+        v = unique_user("ring")
+        hold(c, v, sid, ["A1"])
+        expect(c.post("/api/bookings/release", {"username": v, "showId": sid, "seats": ["A1"]}),
                200, "release %d" % i)
     s = open_stream(srv, sid, headers={"Last-Event-ID": str(early)})
     try:
