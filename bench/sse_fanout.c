@@ -286,6 +286,7 @@ static int http_answer(int fd)
 }
 
 static char run_tag[32];
+static int hold_show; /* SSE_HOLD_SHOW: hold in another show than the one watched */
 
 static void *client_main(void *arg)
 {
@@ -300,7 +301,7 @@ static void *client_main(void *arg)
 		seat_label(i, label);
 		int bl = snprintf(body, sizeof(body),
 		                  "{\"username\":\"fan-%s-%d\",\"showId\":%d,\"seats\":[\"%s\"]}",
-		                  run_tag, i, show_id, label);
+		                  run_tag, i, hold_show ? hold_show : show_id, label);
 		int n =
 		    snprintf(req, sizeof(req),
 		             "POST /api/bookings/hold HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: "
@@ -373,6 +374,8 @@ int main(int argc, char **argv)
 	}
 	int pid_a = argc > 10 ? atoi(argv[10]) : 0, pid_b = argc > 11 ? atoi(argv[11]) : 0;
 	nviewers = va + vb;
+	if (getenv("SSE_HOLD_SHOW") != NULL)
+		hold_show = atoi(getenv("SSE_HOLD_SHOW"));
 	snprintf(run_tag, sizeof(run_tag), "%ld-%d", (long)time(NULL), getpid());
 
 	struct rlimit rl;
