@@ -4,12 +4,13 @@
 #   make test   install what tests need, build (release, ASan+UBSan, TSan), run every suite
 #   make fuzz   every libFuzzer target for FUZZ_SECONDS each (default 300)
 #   make bench  wrk benchmarks, results in BENCHMARKS.md format
+#   make bench-sse  event-stream fan-out and the PostgreSQL feed cost (BENCHMARKS.md)
 #   make soak   the model-based random test for SOAK_SECONDS (default 600);
 #               BOXOFFICE_TEST_DB=postgres://... runs it on PostgreSQL
 #   make install  build, then install under $(DESTDIR)$(PREFIX): the binary,
 #               the man page, the systemd unit, the docs and the env example
 #   make clean
-.PHONY: all build deps run test bench soak install clean format
+.PHONY: all build deps run test bench bench-sse soak install clean format
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DB ?= sqlite:boxoffice.db
@@ -51,6 +52,14 @@ bench:
 	@cmake --preset release >/dev/null
 	@cmake --build build -j$(JOBS) --target boxoffice
 	@bench/run.sh
+
+# The event-stream fan-out (issue 9): 10,000 viewers, a burst of holds.
+bench-sse:
+	@scripts/deps.sh bench
+	@cmake --preset release >/dev/null
+	@cmake --build build -j$(JOBS) --target boxoffice
+	@bench/sse_fanout.sh
+	@bench/pg_feed_cost.sh
 
 SOAK_SECONDS ?= 600
 soak: deps
