@@ -98,6 +98,13 @@ def details(port, user, ref):
 # --------------------------------------------------------------------------
 # write load: threads that hold and confirm one seat at a time
 
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        check(time.monotonic() < deadline, "timed out waiting for %s" % what)
+        time.sleep(0.05)
+
+
 class Load:
     """LOAD_THREADS clients, each its own user, show and keep-alive
     connection, booking one seat after another (hold, then confirm).
@@ -164,7 +171,9 @@ class Load:
     def confirmed(self):
         """Acknowledged confirms: (t_start, t_end, user, seat, reference)."""
         out = []
-        for t0, t1, user, op, seat, st, body in self.log:
+        with self.lock:
+            log = list(self.log)
+        for t0, t1, user, op, seat, st, body in log:
             if op == "confirm" and st == 200:
                 out.append((t0, t1, user, seat, body["bookingReference"]))
         return out
@@ -188,11 +197,14 @@ def test_backup_under_load(env):
         srv = FileServer(db, args=["--no-demo"], name="backup").start()
         try:
             load = Load(srv.port, load_shows(srv.client())).start()
+            # Load first (a slow machine gets there later, not never) ...
             time.sleep(0.6)
+            wait_for(lambda: len(load.confirmed()) >= 30, 30, "30 bookings before the backup")
             t_backup = time.monotonic()
             rc, out = sh([BIN, "backup", "--db", "sqlite:" + db, copy])
             t_done = time.monotonic()
-            time.sleep(0.3)
+            # ... and after the backup too.
+            wait_for(lambda: any(a[0] > t_done for a in load.confirmed()), 30, "a booking after the backup")
             # A restore onto the database a server is running on is refused.
             rc2, out2 = sh([BIN, "restore", "--db", "sqlite:" + db, copy])
             load.stop()
@@ -373,6 +385,7 @@ def test_shutdown_under_load(env):
         srv.start()
         writers = Writers(srv.port, load_shows(srv.client())).start()
         time.sleep(0.8)
+        wait_for(lambda: len(writers.log) >= 60, 30, "60 requests before the signal")
         t_sig = time.monotonic()
         code, took = sigterm_and_wait(srv, SHUTDOWN_TIMEOUT_S)
         check(writers.join(30), "writer threads still running 30 s after the server exited")
