@@ -1074,6 +1074,8 @@ def test_newer_schema_refused(env):
             # A future version row in schema_migrations of the shared database,
             # removed again whatever happens.
             psql = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", TEST_DB, "-c"]
+            rc, out = sh([BIN, "migrate", "--db", TEST_DB])  # a fresh database has no table yet
+            check(rc == 0, "migrate: %s" % out)
             rc, out = sh(psql + ["INSERT INTO schema_migrations (version) VALUES (999)"])
             check(rc == 0, "cannot add a schema version: %s" % out)
             try:
