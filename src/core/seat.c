@@ -1,7 +1,32 @@
-/* seat.c - seat label parsing, formatting and ordering. */
+/* seat.c - seat label parsing, formatting and ordering; seat state names. */
 #include "core/seat.h"
 
 #include <stdlib.h>
+#include <string.h>
+
+static const char *const seat_status_names[SEAT_STATUS_COUNT] = {
+    [SEAT_AVAILABLE] = "AVAILABLE",
+    [SEAT_HELD] = "HELD",
+    [SEAT_BOOKED] = "BOOKED",
+};
+
+const char *seat_status_name(enum seat_status s)
+{
+	if ((unsigned)s >= SEAT_STATUS_COUNT)
+		return "UNKNOWN";
+	return seat_status_names[s];
+}
+
+int seat_status_parse(const char *name, enum seat_status *out)
+{
+	for (int i = 0; i < SEAT_STATUS_COUNT; i++) {
+		if (strcmp(name, seat_status_names[i]) == 0) {
+			*out = (enum seat_status)i;
+			return 0;
+		}
+	}
+	return -1;
+}
 
 static int seat_letter(char c)
 {

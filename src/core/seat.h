@@ -1,4 +1,5 @@
-/* seat.h - seat labels ("A1", "AA7") and their natural order.
+/* seat.h - seat labels ("A1", "AA7"), their natural order, and the three
+ * states a seat can be in.
  *
  * A seat is a (row, number) pair. Rows are 0-based indexes that print as
  * A..Z, then AA..ZZ (702 rows in all); numbers are 1-based. Parsing is
@@ -20,6 +21,17 @@ struct seat {
 	int row;    /* 0..SEAT_ROWS_MAX-1 */
 	int number; /* 1..SEAT_NUMBER_MAX */
 };
+
+/* A seat's state as stored. A HELD seat whose hold has expired counts as
+ * AVAILABLE (core/holdrule.h). Adding a state: here, seat_status_names in
+ * seat.c, the CHECK of seats.status in both schemas (sql/), and the rules
+ * that move seats into and out of it. */
+enum seat_status { SEAT_AVAILABLE, SEAT_HELD, SEAT_BOOKED, SEAT_STATUS_COUNT };
+
+/* The upper-case name as stored and sent ("AVAILABLE", "HELD", "BOOKED"). */
+const char *seat_status_name(enum seat_status s);
+/* Returns 0 and the state for its upper-case name, else -1. */
+int seat_status_parse(const char *name, enum seat_status *out);
 
 /* Parses a label of exactly len bytes. Returns 0, or -1 when it is not a
  * well-formed label (no leading zeros, no spaces, no signs). */

@@ -1,17 +1,26 @@
-/* store.c - picks the backend from the URL and forwards to it. */
+/* store.c - picks the backend from the URL and forwards to it; guards the
+ * seam with asserts on every wrapper's preconditions (as SQLite guards its
+ * interfaces: a caller's bug stops a debug build at the call, not deep in
+ * a backend); owns the plumbing every backend shares (store/backend.h). */
 #include "store/store.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/timefmt.h"
+#include "store/backend.h"
+#include "store/verify_checks.h"
+
+enum { STORE_VERIFY_SQL_MAX = 2048, STORE_VERIFY_EXAMPLE_MAX = 256 };
 
 struct store {
 	const struct store_ops *ops;
 	void *state;
 	struct store_config cfg;
+	struct store_listener listener;
 };
 
 void store_cmd_clear(struct store_cmd *cmd)
@@ -45,6 +54,9 @@ int store_open(const struct store_config *cfg, struct store **out)
 	struct store *st;
 	int rc;
 
+	assert(cfg != NULL && cfg->url != NULL && out != NULL);
+	assert(cfg->hold_ttl_ms > 0 && cfg->hold_max_lifetime_ms >= cfg->hold_ttl_ms);
+	assert(cfg->max_seats_per_user >= 1);
 	if (ops == NULL)
 		return STORE_EINVAL;
 	st = calloc(1, sizeof(*st));
@@ -52,8 +64,10 @@ int store_open(const struct store_config *cfg, struct store **out)
 		return STORE_ERR;
 	st->ops = ops;
 	st->cfg = *cfg;
-	rc = ops->open(cfg, &st->state);
+	pthread_mutex_init(&st->listener.lock, NULL);
+	rc = ops->open(cfg, &st->listener, &st->state);
 	if (rc != 0) {
+		pthread_mutex_destroy(&st->listener.lock);
 		free(st);
 		return rc;
 	}
@@ -63,6 +77,7 @@ int store_open(const struct store_config *cfg, struct store **out)
 
 void store_drain(struct store *st)
 {
+	assert(st != NULL);
 	st->ops->drain(st->state);
 }
 
@@ -71,22 +86,70 @@ void store_close(struct store *st)
 	if (st == NULL)
 		return;
 	st->ops->close(st->state);
+	pthread_mutex_destroy(&st->listener.lock);
 	free(st);
 }
 
 void store_set_listener(struct store *st, store_listener_fn fn, void *arg)
 {
-	st->ops->set_listener(st->state, fn, arg);
+	assert(st != NULL);
+	pthread_mutex_lock(&st->listener.lock);
+	st->listener.fn = fn;
+	st->listener.arg = arg;
+	pthread_mutex_unlock(&st->listener.lock);
+}
+
+void store_listener_tell(struct store_listener *l, const struct store_cmd *cmd)
+{
+	pthread_mutex_lock(&l->lock);
+	store_listener_fn fn = l->fn;
+	void *arg = l->arg;
+	pthread_mutex_unlock(&l->lock);
+	if (fn != NULL)
+		fn(arg, cmd);
 }
 
 const char *store_backend_name(const struct store *st)
 {
+	assert(st != NULL);
 	return st->ops->name;
+}
+
+int64_t store_config_now(const struct store_config *cfg)
+{
+	return cfg->clock ? cfg->clock(cfg->clock_arg) : timefmt_now_ms();
 }
 
 int64_t store_now(const struct store *st)
 {
-	return st->cfg.clock ? st->cfg.clock(st->cfg.clock_arg) : timefmt_now_ms();
+	assert(st != NULL);
+	return store_config_now(&st->cfg);
+}
+
+void store_cmd_reset_output(struct store_cmd *cmd)
+{
+	cmd->outcome = OUTCOME_UNAVAILABLE;
+	cmd->nbad = 0;
+	cmd->nchanges = 0;
+	cmd->expired = 0;
+	cmd->replayed = false;
+	free(cmd->answer_body);
+	cmd->answer_body = NULL;
+	cmd->answer_len = 0;
+	memset(&cmd->booking, 0, sizeof(cmd->booking));
+}
+
+int store_show_details_alloc(struct show_details *d)
+{
+	size_t total = (size_t)(d->total_seats > 0 ? d->total_seats : 1);
+	struct seat *all = malloc(sizeof(*all) * total * 3);
+
+	if (all == NULL)
+		return -1;
+	d->available = all;
+	d->held = all + total;
+	d->booked = all + 2 * total;
+	return 0;
 }
 
 /* Keeps the command's answer: a stored one (replayed) or a fresh one. */
@@ -111,39 +174,82 @@ int store_answer_storable(unsigned status)
 	return status != 400 && status < 500;
 }
 
+#ifndef NDEBUG
+/* The preconditions of a write: what api/ validated before submitting. */
+static void store_cmd_assert_valid(const struct store_cmd *cmd)
+{
+	assert(cmd != NULL && cmd->done != NULL);
+	assert(cmd->op >= STORE_OP_HOLD && cmd->op < STORE_OP_NOTIFY); /* NOTIFY: listener only */
+	assert(cmd->nseats >= 0 && cmd->nseats <= BOOKING_SEATS_MAX);
+	assert(memchr(cmd->username, '\0', sizeof(cmd->username)) != NULL);
+	assert(memchr(cmd->idem_key, '\0', sizeof(cmd->idem_key)) != NULL);
+	assert(cmd->idem_key[0] == '\0' || cmd->answer == NULL || cmd->idem_request != NULL);
+	switch (cmd->op) {
+	case STORE_OP_HOLD:
+	case STORE_OP_CONFIRM:
+		assert(cmd->nseats >= 1);
+		break;
+	case STORE_OP_RELEASE:
+		assert(cmd->all_seats || cmd->nseats >= 1);
+		break;
+	case STORE_OP_HOLD_BEST:
+		assert(cmd->count >= 1 && cmd->count <= BOOKING_SEATS_MAX);
+		break;
+	case STORE_OP_CREATE_SCREEN:
+		assert(cmd->rows >= 1 && cmd->rows <= SEAT_ROWS_MAX);
+		assert(cmd->seats_per_row >= 1 && cmd->seats_per_row <= SEAT_NUMBER_MAX);
+		break;
+	default:
+		break;
+	}
+	for (int i = 0; i < cmd->nseats; i++)
+		assert(cmd->seats[i].row >= 0 && cmd->seats[i].number >= 1);
+}
+#endif
+
 int store_submit(struct store *st, struct store_cmd *cmd)
 {
+	assert(st != NULL);
+#ifndef NDEBUG
+	store_cmd_assert_valid(cmd);
+#endif
 	return st->ops->submit(st->state, cmd);
 }
 
 int store_active_shows(struct store *st, struct show_summary **out, size_t *n)
 {
+	assert(st != NULL && out != NULL && n != NULL);
 	return st->ops->active_shows(st->state, out, n);
 }
 
 int store_show_details(struct store *st, int64_t show_id, struct show_details *out, enum outcome *o)
 {
+	assert(st != NULL && out != NULL && o != NULL);
 	return st->ops->show_details(st->state, show_id, out, o);
 }
 
 int store_booking_details(struct store *st, const char *username, const char *reference,
                           struct booking *out, enum outcome *o)
 {
+	assert(st != NULL && username != NULL && reference != NULL && out != NULL && o != NULL);
 	return st->ops->booking_details(st->state, username, reference, out, o);
 }
 
 int store_user_bookings(struct store *st, const char *username, struct booking **out, size_t *n)
 {
+	assert(st != NULL && username != NULL && out != NULL && n != NULL);
 	return st->ops->user_bookings(st->state, username, out, n);
 }
 
 bool store_feed_shared(const struct store *st)
 {
+	assert(st != NULL);
 	return st->ops->feed_head != NULL;
 }
 
 int store_feed_head(struct store *st, int64_t show_id, int64_t *seq)
 {
+	assert(st != NULL && seq != NULL);
 	if (st->ops->feed_head == NULL)
 		return STORE_EINVAL;
 	return st->ops->feed_head(st->state, show_id, seq);
@@ -151,21 +257,25 @@ int store_feed_head(struct store *st, int64_t show_id, int64_t *seq)
 
 int store_next_expiry(struct store *st, int64_t *at)
 {
+	assert(st != NULL && at != NULL);
 	return st->ops->next_expiry(st->state, at);
 }
 
 int store_ping(struct store *st)
 {
+	assert(st != NULL);
 	return st->ops->ping(st->state);
 }
 
 int store_exclusive(struct store *st, int (*fn)(void *arg), void *arg)
 {
+	assert(st != NULL && fn != NULL);
 	return st->ops->exclusive(st->state, fn, arg);
 }
 
 int store_durability(struct store *st, struct store_durability *out)
 {
+	assert(st != NULL && out != NULL);
 	memset(out, 0, sizeof(*out));
 	return st->ops->durability(st->state, out);
 }
@@ -183,12 +293,14 @@ void store_durability_add(struct store_durability *d, const char *name, const ch
 
 int store_verify(struct store *st, struct store_report *report)
 {
+	assert(st != NULL && report != NULL);
 	memset(report, 0, sizeof(*report));
 	return st->ops->verify(st->state, report);
 }
 
-void store_report_add(struct store_report *r, const char *name, long long violations,
-                      const char *example)
+/* Appends "ok NAME" or "FAIL NAME: N rows, e.g. EXAMPLE". */
+static void store_report_add(struct store_report *r, const char *name, long long violations,
+                             const char *example)
 {
 	char *line = NULL;
 	int n = violations == 0 ? asprintf(&line, "ok   %s\n", name)
@@ -207,6 +319,21 @@ void store_report_add(struct store_report *r, const char *name, long long violat
 		r->len += (size_t)n;
 	}
 	free(line);
+}
+
+int store_verify_run(struct store_report *report, const char *now_expr, store_verify_query_fn query,
+                     void *ctx)
+{
+	for (size_t i = 0; i < sizeof(verify_checks) / sizeof(verify_checks[0]); i++) {
+		char sql[STORE_VERIFY_SQL_MAX], example[STORE_VERIFY_EXAMPLE_MAX] = "";
+		long long violations = 0;
+
+		verify_sql(verify_checks[i].sql, now_expr, sql, sizeof(sql));
+		if (query(ctx, sql, &violations, example, sizeof(example)) != 0)
+			return -1;
+		store_report_add(report, verify_checks[i].name, violations, example);
+	}
+	return 0;
 }
 
 struct store_waiter {

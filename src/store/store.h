@@ -68,8 +68,6 @@ enum store_op {
 	                  * show 0 without changes: anything may have changed */
 };
 
-enum seat_status { SEAT_AVAILABLE, SEAT_HELD, SEAT_BOOKED };
-
 enum { IDEMPOTENCY_KEY_MAX = 255 };
 
 struct store_cmd;
@@ -139,10 +137,6 @@ struct store_cmd {
 
 /* Frees what a finished command owns (changes, answer). */
 void store_cmd_clear(struct store_cmd *cmd);
-/* For backends: keeps a copy of an answer in the command. */
-int store_cmd_set_answer(struct store_cmd *cmd, unsigned status, const char *body, size_t len);
-/* For backends: 1 when an answer with this status is kept for replay. */
-int store_answer_storable(unsigned status);
 
 struct show_summary {
 	int64_t show_id, movie_id, screen_id;
@@ -179,10 +173,6 @@ struct store_report {
 	size_t len;
 };
 
-/* For backends: appends "ok NAME" or "FAIL NAME: N rows, e.g. EXAMPLE". */
-void store_report_add(struct store_report *r, const char *name, long long violations,
-                      const char *example);
-
 /* The settings an acknowledged write's survival of a power cut rests on,
  * as the database reports them now (store_durability). */
 enum { STORE_SETTINGS_MAX = 4, STORE_SETTING_LEN = 32 };
@@ -198,10 +188,6 @@ struct store_durability {
 	struct store_setting settings[STORE_SETTINGS_MAX];
 };
 
-/* For backends: appends one setting (ignored beyond STORE_SETTINGS_MAX). */
-void store_durability_add(struct store_durability *d, const char *name, const char *value,
-                          const char *risk);
-
 /* Listener called after each commit with each finished command (from the
  * committing thread, before done). Used for caches and events. */
 typedef void (*store_listener_fn)(void *arg, const struct store_cmd *cmd);
@@ -216,10 +202,16 @@ struct store_stats {
 };
 
 struct store;
+struct store_listener; /* store/backend.h */
 
+/* A backend: every method but open takes the state open returned. The
+ * contracts are those of the store_*() wrappers below; store/backend.h has
+ * the plumbing store.c shares with every backend. */
 struct store_ops {
 	const char *name;
-	int (*open)(const struct store_config *cfg, void **state);
+	/* Opens and migrates; calls listener (store_listener_tell) after each
+	 * commit, from the committing thread, before the command's done. */
+	int (*open)(const struct store_config *cfg, struct store_listener *listener, void **state);
 	void (*drain)(void *state);
 	void (*close)(void *state);
 	int (*submit)(void *state, struct store_cmd *cmd);
@@ -232,7 +224,6 @@ struct store_ops {
 	int (*next_expiry)(void *state, int64_t *at);
 	int (*ping)(void *state);
 	int (*durability)(void *state, struct store_durability *out);
-	void (*set_listener)(void *state, store_listener_fn fn, void *arg);
 	int (*verify)(void *state, struct store_report *report);
 	int (*exclusive)(void *state, int (*fn)(void *arg), void *arg);
 	/* Fills out; never blocks on the writer. */
@@ -253,6 +244,7 @@ int store_open(const struct store_config *cfg, struct store **out);
 void store_drain(struct store *st);
 /* Drains, then closes. */
 void store_close(struct store *st);
+/* Sets (or with fn NULL removes) the listener; safe while writes run. */
 void store_set_listener(struct store *st, store_listener_fn fn, void *arg);
 const char *store_backend_name(const struct store *st);
 

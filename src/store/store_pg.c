@@ -38,10 +38,10 @@
 #include <time.h>
 
 #include "core/num.h"
+#include "store/backend.h"
 #include "store/cmdqueue.h"
 #include "store/embedded_sql.h"
 #include "store/store.h"
-#include "store/verify_checks.h"
 
 enum {
 	PG_QUEUE_MAX = 8192,
@@ -154,8 +154,7 @@ struct pg_state {
 	struct pg_known *known; /* sorted by show_id */
 	size_t nknown, known_cap;
 
-	store_listener_fn listener;
-	void *listener_arg;
+	struct store_listener *listener;
 };
 
 /* ---- connections ---- */
@@ -417,11 +416,11 @@ static int pg_booking(json_t *o, struct booking *b)
 
 static enum seat_status pg_seat_status(const char *s)
 {
-	if (s != NULL && strcmp(s, "HELD") == 0)
-		return SEAT_HELD;
-	if (s != NULL && strcmp(s, "BOOKED") == 0)
-		return SEAT_BOOKED;
-	return SEAT_AVAILABLE;
+	enum seat_status st = SEAT_AVAILABLE;
+
+	if (s != NULL && seat_status_parse(s, &st) != 0)
+		st = SEAT_AVAILABLE;
+	return st;
 }
 
 /* [[show, row, number, status], ...] -> cmd->changes. */
@@ -448,7 +447,6 @@ static int pg_changes(json_t *arr, struct store_cmd *cmd)
 	return 0;
 }
 
-static void pg_tell_listener(struct pg_state *s, const struct store_cmd *cmd);
 static void pg_tail_poke(struct pg_state *s);
 
 /* ---- writes ---- */
@@ -706,19 +704,6 @@ fail:
 	return rc;
 }
 
-static void pg_reset_output(struct store_cmd *cmd)
-{
-	cmd->outcome = OUTCOME_UNAVAILABLE;
-	cmd->nbad = 0;
-	cmd->nchanges = 0;
-	cmd->expired = 0;
-	cmd->replayed = false;
-	free(cmd->answer_body);
-	cmd->answer_body = NULL;
-	cmd->answer_len = 0;
-	memset(&cmd->booking, 0, sizeof(cmd->booking));
-}
-
 /* A command with an Idempotency-Key: several statements in one
  * transaction on one connection (the answer is built between them). */
 static void pg_execute_keyed(struct pg_state *s, struct store_cmd *cmd, enum pg_call_id id,
@@ -730,13 +715,13 @@ static void pg_execute_keyed(struct pg_state *s, struct store_cmd *cmd, enum pg_
 	if (c == NULL)
 		return;
 	for (int attempt = 0; attempt < PG_RETRIES; attempt++) {
-		pg_reset_output(cmd);
+		store_cmd_reset_output(cmd);
 		json_decref(res);
 		res = NULL;
 		int rc = pg_keyed_attempt(s, c, cmd, id, a, &res);
 		if (rc == 0)
 			break;
-		pg_reset_output(cmd);
+		store_cmd_reset_output(cmd);
 		if (rc < 0)
 			break;
 	}
@@ -749,7 +734,7 @@ static void pg_execute(struct pg_state *s, struct store_cmd *cmd)
 	struct pg_args *a = malloc(sizeof(*a));
 	json_t *res = NULL;
 
-	pg_reset_output(cmd);
+	store_cmd_reset_output(cmd);
 	if (a == NULL)
 		return;
 	enum pg_call_id id = pg_prepare_args(s, cmd, a);
@@ -790,7 +775,7 @@ static void *pg_worker_main(void *arg)
 		cmdqueue_observe_txn(&s->queue, (double)(t1.tv_sec - t0.tv_sec) +
 		                                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		if (cmd->outcome == OUTCOME_OK || cmd->outcome == OUTCOME_CREATED)
-			pg_tell_listener(s, cmd);
+			store_listener_tell(s->listener, cmd);
 		if (cmd->nchanges > 0)
 			pg_tail_poke(s);
 		cmd->done(cmd);
@@ -886,18 +871,14 @@ static int pg_show_details(void *state, int64_t show_id, struct show_details *d,
 	d->total_seats = (int)pg_int(sh, "totalSeats");
 	json_t *next = json_object_get(sh, "nextExpiry");
 	d->next_expiry = json_is_integer(next) ? (int64_t)json_integer_value(next) : INT64_MAX;
-	size_t total = (size_t)(d->total_seats > 0 ? d->total_seats : 1);
-	struct seat *all = malloc(sizeof(*all) * total * 3);
-	if (all == NULL) {
+	int total = d->total_seats > 0 ? d->total_seats : 1;
+	if (store_show_details_alloc(d) != 0) {
 		json_decref(res);
 		return STORE_ERR;
 	}
-	d->available = all;
-	d->held = all + total;
-	d->booked = all + 2 * total;
-	d->navailable = pg_seats(json_object_get(sh, "available"), d->available, (int)total);
-	d->nheld = pg_seats(json_object_get(sh, "held"), d->held, (int)total);
-	d->nbooked = pg_seats(json_object_get(sh, "booked"), d->booked, (int)total);
+	d->navailable = pg_seats(json_object_get(sh, "available"), d->available, total);
+	d->nheld = pg_seats(json_object_get(sh, "held"), d->held, total);
+	d->nbooked = pg_seats(json_object_get(sh, "booked"), d->booked, total);
 	json_decref(res);
 	return STORE_OK;
 }
@@ -1010,33 +991,30 @@ static int pg_durability(void *state, struct store_durability *out)
 	return STORE_OK;
 }
 
-static void pg_set_listener(void *state, store_listener_fn fn, void *arg)
+/* One verify check on the snapshot's connection. */
+static int pg_verify_query(void *arg, const char *sql, long long *violations, char *example,
+                           size_t size)
 {
-	struct pg_state *s = state;
+	PGconn *conn = arg;
+	PGresult *r = PQexec(conn, sql);
 
-	pthread_mutex_lock(&s->pool_lock);
-	s->listener = fn;
-	s->listener_arg = arg;
-	pthread_mutex_unlock(&s->pool_lock);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
+		fprintf(stderr, "boxoffice: pg: verify: %s", PQerrorMessage(conn));
+		PQclear(r);
+		return -1;
+	}
+	*violations = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	snprintf(example, size, "%s", PQgetvalue(r, 0, 1));
+	PQclear(r);
+	return 0;
 }
 
-/* Calls the listener (set from another thread at any time) for cmd. */
-static void pg_tell_listener(struct pg_state *s, const struct store_cmd *cmd)
-{
-	pthread_mutex_lock(&s->pool_lock);
-	store_listener_fn fn = s->listener;
-	void *arg = s->listener_arg;
-	pthread_mutex_unlock(&s->pool_lock);
-	if (fn != NULL)
-		fn(arg, cmd);
-}
-
-/* Runs every check of verify_checks.h on one consistent snapshot. */
+/* Runs every invariant check on one consistent snapshot. */
 static int pg_verify(void *state, struct store_report *report)
 {
 	struct pg_state *s = state;
 	struct pg_conn *c = pg_acquire(s);
-	int rc = STORE_OK;
+	int rc;
 
 	if (c == NULL || c->conn == NULL || PQstatus(c->conn) != CONNECTION_OK ||
 	    (s->cfg.clock != NULL && pg_set_clock(s, c) != 0) ||
@@ -1045,21 +1023,9 @@ static int pg_verify(void *state, struct store_report *report)
 			pg_release(s, c);
 		return STORE_ERR;
 	}
-	for (size_t i = 0; i < sizeof(verify_checks) / sizeof(verify_checks[0]); i++) {
-		char sql[2048];
-		/* bo_now(): the store's clock (a test clock when one is set). */
-		verify_sql(verify_checks[i].sql, "bo_now()", sql, sizeof(sql));
-		PGresult *r = PQexec(c->conn, sql);
-		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
-			fprintf(stderr, "boxoffice: pg: verify: %s", PQerrorMessage(c->conn));
-			PQclear(r);
-			rc = STORE_ERR;
-			break;
-		}
-		store_report_add(report, verify_checks[i].name,
-		                 strtoll(PQgetvalue(r, 0, 0), NULL, 10), PQgetvalue(r, 0, 1));
-		PQclear(r);
-	}
+	/* bo_now(): the store's clock (a test clock when one is set). */
+	rc = store_verify_run(report, "bo_now()", pg_verify_query, c->conn) == 0 ? STORE_OK
+	                                                                         : STORE_ERR;
 	pg_exec_ok(c->conn, "ROLLBACK");
 	pg_release(s, c);
 	return rc;
@@ -1180,7 +1146,7 @@ static void pg_feed_deliver(struct pg_state *s, int64_t show_id, int64_t seq, js
 			    pg_seat_status(json_string_value(json_array_get(v, 2)));
 		}
 		cmd->nchanges = n;
-		pg_tell_listener(s, cmd);
+		store_listener_tell(s->listener, cmd);
 	}
 	store_cmd_clear(cmd);
 	free(cmd);
@@ -1520,7 +1486,7 @@ static void pg_close(void *state)
 	free(s);
 }
 
-static int pg_open(const struct store_config *cfg, void **state)
+static int pg_open(const struct store_config *cfg, struct store_listener *listener, void **state)
 {
 	struct pg_state *s = calloc(1, sizeof(*s));
 	int pool = cfg->pool_size > 0 ? cfg->pool_size : 8;
@@ -1528,6 +1494,7 @@ static int pg_open(const struct store_config *cfg, void **state)
 	if (s == NULL)
 		return STORE_ERR;
 	s->cfg = *cfg;
+	s->listener = listener;
 	pthread_mutex_init(&s->pool_lock, NULL);
 	pthread_cond_init(&s->pool_cond, NULL);
 	pthread_mutex_init(&s->tail_lock, NULL);
@@ -1581,7 +1548,6 @@ const struct store_ops store_pg_ops = {
     .next_expiry = pg_next_expiry,
     .ping = pg_ping,
     .durability = pg_durability,
-    .set_listener = pg_set_listener,
     .verify = pg_verify,
     .exclusive = pg_exclusive,
     .stats = pg_stats,

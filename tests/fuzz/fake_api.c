@@ -347,15 +347,6 @@ int store_durability(struct store *st, struct store_durability *out)
 	return 0;
 }
 
-void store_durability_add(struct store_durability *d, const char *name, const char *value,
-                          const char *risk)
-{
-	(void)d;
-	(void)name;
-	(void)value;
-	(void)risk;
-}
-
 void store_stats(struct store *st, struct store_stats *out)
 {
 	(void)st;
