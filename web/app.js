@@ -10,7 +10,7 @@
 const SEAT_PITCH = 28; /* px per seat and per row: --seat + --gap in style.css */
 const ROW_BUFFER = 4; /* rows rendered above and below the visible ones */
 const RECONNECT_MAX_MS = 15000;
-const CLOCK_SLACK_MS = 2000; /* how far this browser's clock may be off the server's */
+const CLOCK_SLACK_MS = 2000; /* clock differences below this are noise */
 const USER_KEY = 'boxoffice.username';
 const USER_RE = /^[A-Za-z0-9._@-]{1,64}$/;
 
@@ -33,7 +33,14 @@ const view = {
   lastSeq: 0,
   retryMs: 1000,
   retryTimer: 0,
+  clockOffset: 0, /* the server's clock minus this browser's, from Date headers */
 };
+
+/* The server's time as this page knows it: a Date header is to the second,
+ * so a difference under CLOCK_SLACK_MS is taken for noise. */
+function serverNow() {
+  return Date.now() + (Math.abs(view.clockOffset) > CLOCK_SLACK_MS ? view.clockOffset : 0);
+}
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -95,6 +102,8 @@ async function api(method, path, body) {
   } catch (e) {
     throw new ApiError(0, null);
   }
+  const date = Date.parse(resp.headers.get('Date'));
+  if (!Number.isNaN(date)) view.clockOffset = date + 500 - Date.now(); /* the header is to the second */
   let data = null;
   try {
     data = await resp.json();
@@ -319,7 +328,7 @@ function applyChanges(changes) {
     /* Seats leave the cart through the feed when the hold expired (the
      * browser's clock may be a little off the server's), or when another
      * tab of this user released or confirmed them. */
-    const expired = Date.now() >= Date.parse(view.cart.expiresAt) - CLOCK_SLACK_MS;
+    const expired = serverNow() >= Date.parse(view.cart.expiresAt) - CLOCK_SLACK_MS;
     view.cart.seats = view.cart.seats.filter((l) => view.mine.has(seatIndex(l)));
     if (view.mine.size === 0) view.cart = null;
     renderCart();
@@ -399,7 +408,7 @@ function holdExpired() {
 /* The countdown to the cart's expiry, once a second. */
 function tick() {
   if (!view.cart) return;
-  const left = Math.ceil((Date.parse(view.cart.expiresAt) - Date.now()) / 1000);
+  const left = Math.ceil((Date.parse(view.cart.expiresAt) - serverNow()) / 1000);
   if (left <= 0) {
     holdExpired();
     return;
