@@ -101,6 +101,7 @@ run_suite() {
 	local budget
 	budget=$(suite_budget "$name")
 	echo "=== $name (time budget ${budget} s)"
+	local started=$SECONDS
 	timeout --signal=TERM --kill-after=10 "$budget" "$@" 2>&1 | tee "$log"
 	local rc=${PIPESTATUS[0]}
 	local timed_out=0
@@ -125,7 +126,7 @@ run_suite() {
 	total_pass=$((total_pass + p))
 	total_fail=$((total_fail + f))
 	[ "$f" -gt 0 ] && failed_suites+=("$name")
-	echo "--- $name: $p passed, $f failed"
+	echo "--- $name: $p passed, $f failed ($((SECONDS - started)) s)"
 }
 
 # fresh_db URL NAME: a new empty database NAME beside URL's, printed as a
