@@ -5,6 +5,8 @@
  *   api_routes.c     the route table: one line per endpoint
  *   api_shows.c, api_bookings.c, api_admin.c, api_health.c   resources
  *   api_web.c        the page, the OpenAPI spec and /docs (compiled in)
+ *   api_events.c     GET /api/shows/{id}/events, the SSE stream
+ *   ratelimit.c      token buckets in bounded memory
  *   api_parse.c      the JSON body and every field reader (pure)
  *   api_errors.c     the one table of error answers
  *   api_write.c      the write path and the Idempotency-Key in-flight table
