@@ -165,6 +165,7 @@ run_backend() {
 	run_suite "idempotency-$name-$tag" summary /usr/bin/python3 tests/http/test_idempotency.py
 	run_suite "contention-$name-$tag" summary /usr/bin/python3 tests/http/test_contention.py
 	run_suite "hostile-$name-$tag" summary /usr/bin/python3 tests/http/test_hostile.py
+	run_suite "limits-$name-$tag" summary /usr/bin/python3 tests/http/test_limits.py
 	# GET /api/shows/{id}/events; on PostgreSQL also across two nodes
 	run_suite "events-$name-$tag" summary /usr/bin/python3 tests/events/test_events.py
 	# expiry with the sweeper off (the test build, tests/boxoffice_testing)
@@ -206,8 +207,6 @@ for build in release:build asan:build-asan; do
 	# Connection limits and framing live below the store: one backend.
 	BOXOFFICE_BIN="$ROOT/$dir/boxoffice" \
 		run_suite "hygiene-$tag" summary /usr/bin/python3 tests/http/test_hygiene.py
-	BOXOFFICE_BIN="$ROOT/$dir/boxoffice" \
-		run_suite "limits-$tag" summary /usr/bin/python3 tests/http/test_limits.py
 	run_backend "$tag" "$dir" sqlite
 	if [ -n "$PGURL" ]; then
 		run_backend "$tag" "$dir" "$PGURL"

@@ -810,6 +810,34 @@ BEGIN
 END
 $$;
 
+-- One page of the same list: at most p_limit bookings below the key
+-- (p_after_us, p_after_id) - creation time in microseconds since the epoch,
+-- booking id - or from the newest when p_after_us is NULL:
+-- {"outcome":"OK","bookings":[...],"keys":[[us,id],...]}, keys in the
+-- bookings' order. The index bookings_user serves the order and the
+-- bound; microseconds keep the key exact (a millisecond key could skip
+-- bookings created within one).
+CREATE OR REPLACE FUNCTION get_user_bookings_page(p_username text, p_limit int, p_after_us bigint,
+                                                  p_after_id bigint) RETURNS jsonb
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_after timestamptz := 'epoch'::timestamptz + p_after_us * interval '1 microsecond';
+BEGIN
+    RETURN (WITH page AS (
+                SELECT b.id, b.created_at FROM bookings b JOIN users u ON u.id = b.user_id
+                 WHERE u.username = p_username
+                   AND (p_after_us IS NULL OR (b.created_at, b.id) < (v_after, p_after_id))
+                 ORDER BY b.created_at DESC, b.id DESC LIMIT p_limit)
+            SELECT jsonb_build_object('outcome', 'OK',
+                       'bookings', coalesce(jsonb_agg(bo_booking_json(p.id) ORDER BY p.created_at DESC, p.id DESC),
+                                            '[]'::jsonb),
+                       'keys', coalesce(jsonb_agg(jsonb_build_array((extract(epoch FROM p.created_at) * 1000000)::bigint,
+                                                                    p.id)
+                                                  ORDER BY p.created_at DESC, p.id DESC), '[]'::jsonb))
+              FROM page p);
+END
+$$;
+
 -- Extensions -----------------------------------------------------------------
 
 -- Releases seats of the user's live cart in a show (all of them when

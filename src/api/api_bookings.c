@@ -3,10 +3,15 @@
  *
  * Each write validates its body completely, then becomes one store
  * command; the answer is written after the store's commit. */
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api/api_internal.h"
+#include "core/num.h"
+
+enum { BOOKINGS_PAGE_DEFAULT = 100 }; /* GET /api/bookings/user, API.md 6 */
 
 static void bookings_json(struct jbuf *b, const struct booking *bk)
 {
@@ -206,6 +211,30 @@ void api_bookings_details(struct api *api, struct http_request *req, const char 
 	api_send(req, 200, &b);
 }
 
+/* A page cursor: the store's resume key as two hexadecimal numbers,
+ * "CREATED.ID". Opaque to clients (API.md 6); anything else is 400. */
+static int bookings_parse_cursor(const char *text, struct store_page_key *out)
+{
+	const char *dot = strchr(text, '.');
+	int64_t v[2];
+
+	if (dot == NULL)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		const char *p = i == 0 ? text : dot + 1;
+		size_t len = i == 0 ? (size_t)(dot - text) : strlen(dot + 1);
+		if (len < 1 || len > 15 || strspn(p, "0123456789abcdef") < len)
+			return -1; /* 15 hex digits: never beyond INT64_MAX */
+		char *end;
+		v[i] = (int64_t)strtoull(p, &end, 16);
+		if (end != p + len)
+			return -1;
+	}
+	out->created_at = v[0];
+	out->id = v[1];
+	return 0;
+}
+
 void api_bookings_user(struct api *api, struct http_request *req, const char *seg)
 {
 	char username[USERNAME_MAX + 1];
@@ -213,14 +242,33 @@ void api_bookings_user(struct api *api, struct http_request *req, const char *se
 	struct api_bad bad;
 	size_t n;
 	struct jbuf b;
+	long limit = BOOKINGS_PAGE_DEFAULT;
+	struct store_page page = {0};
+	struct store_page_next next = {0};
+	const char *v;
 	(void)seg;
 
 	if (api_parse_username_query(http_query(req, "username"), username, &bad) != 0) {
 		api_error_bad(req, &bad);
 		return;
 	}
+	if ((v = http_query(req, "limit")) != NULL &&
+	    num_parse_int(v, 1, STORE_PAGE_MAX, &limit) != 0) {
+		api_bad_request(&bad, "limit must be an integer from 1 to %d", STORE_PAGE_MAX);
+		api_error_bad(req, &bad);
+		return;
+	}
+	if ((v = http_query(req, "cursor")) != NULL) {
+		if (bookings_parse_cursor(v, &page.after) != 0) {
+			api_bad_request(&bad, "cursor must be one a Link header gave");
+			api_error_bad(req, &bad);
+			return;
+		}
+		page.has_after = 1;
+	}
+	page.limit = (int)limit;
 	http_set_user(req, username); /* for the request log */
-	if (store_user_bookings(api->store, username, &list, &n) != 0) {
+	if (store_user_bookings_page(api->store, username, &page, &list, &n, &next) != 0) {
 		api_error(req, api_err_of(OUTCOME_UNAVAILABLE), NULL);
 		return;
 	}
@@ -233,5 +281,19 @@ void api_bookings_user(struct api *api, struct http_request *req, const char *se
 	}
 	jbuf_lit(&b, "]");
 	free(list);
-	api_send(req, 200, &b);
+	if (!next.more) {
+		api_send(req, 200, &b);
+		return;
+	}
+	/* The next page (RFC 8288), so that the body stays the original
+	 * array; a username needs no escaping ([A-Za-z0-9._@-]). */
+	char link[USERNAME_MAX + 128];
+	snprintf(link, sizeof(link),
+	         "</api/bookings/user?username=%s&limit=%ld&cursor=%llx.%llx>; rel=\"next\"",
+	         username, limit, (unsigned long long)next.after.created_at,
+	         (unsigned long long)next.after.id);
+	size_t len;
+	char *body = jbuf_take(&b, &len);
+	if (body != NULL)
+		http_respond(req, 200, api_json_type, body, len, "Link", link);
 }

@@ -47,6 +47,7 @@ enum sq_stmt_id {
 	SQ_BOOKING_BY_REF,
 	SQ_BOOKING_BY_ID,
 	SQ_BOOKINGS_OF_USER,
+	SQ_BOOKINGS_OF_USER_PAGE,
 	SQ_BOOKING_SEATS,
 	SQ_NEXT_EXPIRY,
 	SQ_USER_GET,
@@ -180,6 +181,8 @@ int sq_show_details(void *state, int64_t show_id, struct show_details *d, enum o
 int sq_booking_details(void *state, const char *username, const char *reference,
                        struct booking *out, enum outcome *o);
 int sq_user_bookings(void *state, const char *username, struct booking **out, size_t *n);
+int sq_user_bookings_page(void *state, const char *username, const struct store_page *page,
+                          struct booking **out, size_t *n, struct store_page_next *next);
 int sq_next_expiry(void *state, int64_t *at);
 int sq_ping(void *state);
 int sq_durability(void *state, struct store_durability *out);

@@ -221,7 +221,10 @@ done_put:
 	return rc;
 }
 
-int sq_user_bookings(void *state, const char *username, struct booking **out, size_t *n)
+/* The user's bookings, all of them (page NULL) or one page: one row more
+ * than the page is read, to know whether more follow. */
+static int sq_user_bookings_rows(void *state, const char *username, const struct store_page *page,
+                                 struct booking **out, size_t *n, struct store_page_next *next)
 {
 	struct sq_state *s = state;
 	struct sq_conn *c = sq_reader_get(s);
@@ -238,8 +241,13 @@ int sq_user_bookings(void *state, const char *username, struct booking **out, si
 		return STORE_ERR;
 	if (sq_exec(c, SQ_BEGIN) != 0)
 		goto done_put;
-	for (step = sq_row(c, &st, SQ_BOOKINGS_OF_USER, "%s", username); step == 1;
-	     step = sq_next(c, st)) {
+	if (page == NULL)
+		step = sq_row(c, &st, SQ_BOOKINGS_OF_USER, "%s", username);
+	else
+		step = sq_row(c, &st, SQ_BOOKINGS_OF_USER_PAGE, "%s" SQ_I64 SQ_I64 "%d", username,
+		              page->has_after ? page->after.created_at : INT64_MAX,
+		              page->has_after ? page->after.id : INT64_MAX, page->limit + 1);
+	for (; step == 1; step = sq_next(c, st)) {
 		if (len == cap) {
 			cap = cap ? cap * 2 : 8;
 			struct booking *p = realloc(list, cap * sizeof(*p));
@@ -262,6 +270,12 @@ int sq_user_bookings(void *state, const char *username, struct booking **out, si
 	}
 	if (step < 0)
 		goto done;
+	if (page != NULL && len > (size_t)page->limit) {
+		len = (size_t)page->limit;
+		next->more = 1;
+		next->after.created_at = list[len - 1].created_at;
+		next->after.id = ids[len - 1];
+	}
 	for (size_t i = 0; i < len; i++)
 		if (sq_booking_seats(c, ids[i], &list[i]) != 0)
 			goto done;
@@ -276,6 +290,18 @@ done_put:
 	free(ids);
 	sq_reader_put(s, c);
 	return rc;
+}
+
+int sq_user_bookings(void *state, const char *username, struct booking **out, size_t *n)
+{
+	return sq_user_bookings_rows(state, username, NULL, out, n, NULL);
+}
+
+int sq_user_bookings_page(void *state, const char *username, const struct store_page *page,
+                          struct booking **out, size_t *n, struct store_page_next *next)
+{
+	next->more = 0;
+	return sq_user_bookings_rows(state, username, page, out, n, next);
 }
 
 int sq_next_expiry(void *state, int64_t *at)

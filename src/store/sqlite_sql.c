@@ -51,6 +51,12 @@ const char *const sq_sql[SQ_STMT_COUNT] = {
     [SQ_BOOKING_BY_ID] = SQ_BOOKING_COLS "WHERE b.id = ?1",
     [SQ_BOOKINGS_OF_USER] =
         SQ_BOOKING_COLS "WHERE u.username = ?1 ORDER BY b.created_at DESC, b.id DESC",
+    /* A page, below the key (?2, ?3): INT64_MAX for the first; one row
+     * more than the page is asked for (?4). The index bookings_user serves
+     * the order and the bound. */
+    [SQ_BOOKINGS_OF_USER_PAGE] = SQ_BOOKING_COLS
+    "WHERE u.username = ?1 AND (b.created_at < ?2 OR (b.created_at = ?2 AND b.id < ?3)) "
+    "ORDER BY b.created_at DESC, b.id DESC LIMIT ?4",
     [SQ_BOOKING_SEATS] = "SELECT seat_row, seat_number FROM booking_seats WHERE booking_id = ?1 "
                          "ORDER BY seat_row, seat_number",
     [SQ_NEXT_EXPIRY] = "SELECT min(x) FROM (SELECT min(held_expiry) AS x FROM seats "

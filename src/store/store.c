@@ -235,6 +235,13 @@ int store_booking_details(struct store *st, const char *username, const char *re
 	return st->ops->booking_details(st->state, username, reference, out, o);
 }
 
+int store_user_bookings_page(struct store *st, const char *username, const struct store_page *page,
+                             struct booking **out, size_t *n, struct store_page_next *next)
+{
+	assert(page->limit >= 1 && page->limit <= STORE_PAGE_MAX);
+	return st->ops->user_bookings_page(st->state, username, page, out, n, next);
+}
+
 int store_user_bookings(struct store *st, const char *username, struct booking **out, size_t *n)
 {
 	assert(st != NULL && username != NULL && out != NULL && n != NULL);

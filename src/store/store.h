@@ -204,6 +204,26 @@ struct store_stats {
 struct store;
 struct store_listener; /* store/backend.h */
 
+/* Where a page of a user's bookings resumes: the list is ordered by
+ * creation time, then id, both descending; a key names one booking. */
+struct store_page_key {
+	int64_t created_at, id;
+};
+
+struct store_page {
+	int limit; /* 1..STORE_PAGE_MAX */
+	int has_after;
+	struct store_page_key after;
+};
+
+/* Whether more bookings follow the page, and the key to resume from. */
+struct store_page_next {
+	int more;
+	struct store_page_key after;
+};
+
+enum { STORE_PAGE_MAX = 1000 };
+
 /* A backend: every method but open takes the state open returned. The
  * contracts are those of the store_*() wrappers below; store/backend.h has
  * the plumbing store.c shares with every backend. */
@@ -221,6 +241,9 @@ struct store_ops {
 	int (*booking_details)(void *state, const char *username, const char *reference,
 	                       struct booking *out, enum outcome *o);
 	int (*user_bookings)(void *state, const char *username, struct booking **out, size_t *n);
+	/* One page of the same list (store_user_bookings_page). */
+	int (*user_bookings_page)(void *state, const char *username, const struct store_page *page,
+	                          struct booking **out, size_t *n, struct store_page_next *next);
 	int (*next_expiry)(void *state, int64_t *at);
 	int (*ping)(void *state);
 	int (*durability)(void *state, struct store_durability *out);
@@ -258,6 +281,11 @@ int store_booking_details(struct store *st, const char *username, const char *re
                           struct booking *out, enum outcome *o);
 /* Newest first; *out is malloc'd (free it), possibly NULL when *n is 0. */
 int store_user_bookings(struct store *st, const char *username, struct booking **out, size_t *n);
+/* At most page->limit of them, in the same order, starting below
+ * page->after when page->has_after; next->more says whether any follow,
+ * and next->after is then where the next page starts. */
+int store_user_bookings_page(struct store *st, const char *username, const struct store_page *page,
+                             struct booking **out, size_t *n, struct store_page_next *next);
 /* Earliest expiry of a live hold or cart; INT64_MAX when none. */
 int store_next_expiry(struct store *st, int64_t *at);
 int store_ping(struct store *st);

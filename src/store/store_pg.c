@@ -71,6 +71,7 @@ enum pg_call_id {
 	PG_SHOW_DETAILS,
 	PG_BOOKING_DETAILS,
 	PG_USER_BOOKINGS,
+	PG_USER_BOOKINGS_PAGE,
 	PG_NEXT_EXPIRY,
 	PG_PING,
 	PG_SET_CLOCK,
@@ -100,6 +101,7 @@ static const char *const pg_sql[PG_CALL_COUNT] = {
     [PG_SHOW_DETAILS] = "SELECT get_show_seat_details($1)",
     [PG_BOOKING_DETAILS] = "SELECT get_booking_details($1, $2)",
     [PG_USER_BOOKINGS] = "SELECT get_user_bookings($1)",
+    [PG_USER_BOOKINGS_PAGE] = "SELECT get_user_bookings_page($1, $2, $3, $4)",
     [PG_NEXT_EXPIRY] = "SELECT floor(extract(epoch FROM next_hold_expiry()) * 1000)::bigint",
     [PG_PING] = "SELECT 1",
     [PG_DURABILITY] = "SELECT json_build_object('fsync', current_setting('fsync'), "
@@ -901,19 +903,42 @@ static int pg_booking_details(void *state, const char *username, const char *ref
 	return rc;
 }
 
-static int pg_user_bookings(void *state, const char *username, struct booking **out, size_t *n)
+/* The user's bookings, all (page NULL) or one page: one more than the page
+ * is asked for, to know whether more follow; keys are the creation time in
+ * microseconds and the id. */
+static int pg_user_bookings_rows(void *state, const char *username, const struct store_page *page,
+                                 struct booking **out, size_t *n, struct store_page_next *next)
 {
-	const char *params[] = {username};
+	char limit[16], after_us[24], after_id[24];
+	const char *params[] = {username, limit, NULL, NULL};
 	json_t *res, *v;
 	size_t i;
 	int rc = STORE_OK;
 
 	*out = NULL;
 	*n = 0;
-	if (pg_call(state, PG_USER_BOOKINGS, 1, params, &res) != 0)
+	if (page != NULL) {
+		snprintf(limit, sizeof(limit), "%d", page->limit + 1);
+		if (page->has_after) {
+			snprintf(after_us, sizeof(after_us), "%lld",
+			         (long long)page->after.created_at);
+			snprintf(after_id, sizeof(after_id), "%lld", (long long)page->after.id);
+			params[2] = after_us;
+			params[3] = after_id;
+		}
+	}
+	if (pg_call(state, page ? PG_USER_BOOKINGS_PAGE : PG_USER_BOOKINGS, page ? 4 : 1, params,
+	            &res) != 0)
 		return STORE_ERR;
 	json_t *list = json_object_get(res, "bookings");
 	size_t count = json_array_size(list);
+	if (page != NULL && count > (size_t)page->limit) {
+		json_t *key = json_array_get(json_object_get(res, "keys"), (size_t)page->limit - 1);
+		count = (size_t)page->limit;
+		next->more = 1;
+		next->after.created_at = json_integer_value(json_array_get(key, 0));
+		next->after.id = json_integer_value(json_array_get(key, 1));
+	}
 	struct booking *b = count ? malloc(count * sizeof(*b)) : NULL;
 	if (count && b == NULL) {
 		json_decref(res);
@@ -921,7 +946,7 @@ static int pg_user_bookings(void *state, const char *username, struct booking **
 	}
 	json_array_foreach(list, i, v)
 	{
-		if (pg_booking(v, &b[i]) != 0)
+		if (i < count && pg_booking(v, &b[i]) != 0)
 			rc = STORE_ERR;
 	}
 	json_decref(res);
@@ -932,6 +957,18 @@ static int pg_user_bookings(void *state, const char *username, struct booking **
 	*out = b;
 	*n = count;
 	return STORE_OK;
+}
+
+static int pg_user_bookings(void *state, const char *username, struct booking **out, size_t *n)
+{
+	return pg_user_bookings_rows(state, username, NULL, out, n, NULL);
+}
+
+static int pg_user_bookings_page(void *state, const char *username, const struct store_page *page,
+                                 struct booking **out, size_t *n, struct store_page_next *next)
+{
+	next->more = 0;
+	return pg_user_bookings_rows(state, username, page, out, n, next);
 }
 
 static int pg_next_expiry(void *state, int64_t *at)
@@ -1545,6 +1582,7 @@ const struct store_ops store_pg_ops = {
     .show_details = pg_show_details,
     .booking_details = pg_booking_details,
     .user_bookings = pg_user_bookings,
+    .user_bookings_page = pg_user_bookings_page,
     .next_expiry = pg_next_expiry,
     .ping = pg_ping,
     .durability = pg_durability,

@@ -248,6 +248,7 @@ const struct store_ops store_sqlite_ops = {
     .show_details = sq_show_details,
     .booking_details = sq_booking_details,
     .user_bookings = sq_user_bookings,
+    .user_bookings_page = sq_user_bookings_page,
     .next_expiry = sq_next_expiry,
     .ping = sq_ping,
     .durability = sq_durability,

@@ -519,6 +519,17 @@ int store_booking_details(struct store *st, const char *username, const char *re
 	return 0;
 }
 
+int store_user_bookings_page(struct store *st, const char *username, const struct store_page *page,
+                             struct booking **out, size_t *n, struct store_page_next *next)
+{
+	FUZZ_CHECK(page->limit >= 1 && page->limit <= STORE_PAGE_MAX);
+	FUZZ_CHECK(!page->has_after || (page->after.created_at >= 0 && page->after.id >= 0));
+	next->more = fuzz_store_byte % 2;
+	next->after.created_at = fuzz_now * 1000;
+	next->after.id = 42;
+	return store_user_bookings(st, username, out, n);
+}
+
 int store_user_bookings(struct store *st, const char *username, struct booking **out, size_t *n)
 {
 	(void)st;

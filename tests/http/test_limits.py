@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """test_limits.py - rate limits, the per-address held-seat cap, trusted
-proxies, the admin API's absence and its bearer scheme (issue 12, points 2,
-3 and 6), black box.
+proxies, the admin API's absence and its bearer scheme, and the paged list
+of a user's bookings (issue 12, points 2, 3, 5 and 6), black box.
 
 Each limit runs on a server with that limit made small; "main" keeps the
 defaults and checks that they do not throttle ordinary use. Run from the
@@ -11,6 +11,7 @@ repository root:  /usr/bin/python3 tests/http/test_limits.py
 import http.client
 import json
 import os
+import re
 import sys
 import time
 
@@ -256,6 +257,64 @@ def test_bearer_scheme_case_insensitive(env):
         expect_error(r, 401, "UNAUTHORIZED", "Authorization %r" % auth[:24])
 
 
+def make_bookings(c, show, user, n):
+    """n bookings of user: each hold/release cycle leaves a CANCELLED cart."""
+    for i in range(n):
+        expect(c.post(HOLD, hold_body(show, user, "A1")), 200, "hold %d" % i)
+        expect(c.post("/api/bookings/release", {"username": user, "showId": show["showId"]}), 200,
+               "release %d" % i)
+
+
+def next_link(resp):
+    link = resp[1].get("link")
+    if link is None:
+        return None
+    m = re.match(r'^<(/api/bookings/user\?[^>]+)>; rel="next"$', link)
+    check(m is not None, "Link header shape: %r" % link)
+    return m.group(1)
+
+
+def test_user_bookings_paged(env):
+    srv = env.server("userOff")
+    c = srv.client()
+    show = new_show(c, 2, 5)
+    user = unique_user()
+    make_bookings(c, show, user, 7)
+    whole = expect(c.get("/api/bookings/user?username=%s&limit=1000" % user), 200, "all at once")
+    eq(len(whole), 7, "seven bookings")
+    r = c.get("/api/bookings/user?username=" + user)
+    check(next_link(r) is None, "the default page (100) holds all seven: no Link")
+    eq(r[2], whole, "the default page")
+    pages, path = [], "/api/bookings/user?username=%s&limit=3" % user
+    while path is not None and len(pages) < 10:
+        r = c.get(path)
+        page = expect(r, 200, "page %d" % len(pages))
+        check(isinstance(page, list) and len(page) <= 3, "a page holds at most limit bookings")
+        pages.append(page)
+        path = next_link(r)
+    eq([len(p) for p in pages], [3, 3, 1], "pages of 3, 3 and 1; no Link after the last")
+    eq([b["bookingReference"] for p in pages for b in p], [b["bookingReference"] for b in whole],
+       "the pages, in turn, are the whole list newest first, nothing twice or missed")
+    # A booking made between pages comes first in a new listing, but does not
+    # shift the pages already begun (the cursor is a position, not an offset).
+    first = c.get("/api/bookings/user?username=%s&limit=3" % user)
+    make_bookings(c, show, user, 1)
+    rest = expect(c.get(next_link(first)), 200, "the second page after a new booking")
+    eq([b["bookingReference"] for b in rest], [b["bookingReference"] for b in whole[3:6]],
+       "the second page is unchanged by the new booking")
+
+
+def test_user_bookings_page_parameters(env):
+    c = env.server("main").client()
+    user = unique_user()
+    for q in ("limit=0", "limit=1001", "limit=abc", "limit=-1", "limit=", "cursor=xyz", "cursor=",
+              "cursor=1", "cursor=1.2.3", "cursor=%2Fetc", "cursor=" + "f" * 40 + ".1"):
+        expect_error(c.get("/api/bookings/user?username=%s&%s" % (user, q)), 400, "INVALID_REQUEST",
+                     "user bookings with " + q)
+    eq(expect(c.get("/api/bookings/user?username=%s&limit=1000&cursor=1.1" % user), 200, "a cursor"), [],
+       "an unknown user's page is empty")
+
+
 TESTS = [
     ("defaults do not throttle ordinary use", test_defaults_do_not_throttle),
     ("per-username write rate: 429 with Retry-After", test_per_user_write_rate),
@@ -268,6 +327,8 @@ TESTS = [
     ("admin paths absent without a token, every method", test_admin_absent_without_token),
     ("405 with Allow once the admin API exists; HEAD allowed with GET", test_admin_method_with_token),
     ("Bearer scheme case-insensitive, token exact", test_bearer_scheme_case_insensitive),
+    ("user bookings paged: limit, cursor, Link", test_user_bookings_paged),
+    ("user bookings page parameters checked", test_user_bookings_page_parameters),
 ]
 
 if __name__ == "__main__":
