@@ -3,14 +3,19 @@
 #   make run    install what is missing, build, serve the demo on 127.0.0.1:8080
 #   make test   install what tests need, build (release, ASan+UBSan, TSan), run every suite
 #   make fuzz   every libFuzzer target for FUZZ_SECONDS each (default 300)
-#   make bench  wrk benchmarks, results in BENCHMARKS.md format
+#   make bench  every scenario of bench/bench.py on SQLite and PostgreSQL
+#               (1 and 2 nodes): ratio tables, bench/results/latest.json;
+#               BENCH_ARGS passes options (e.g. --backends sqlite --duration 5)
+#   make bench-plot  PNG charts of the last run (gnuplot) in bench/results/
+#   make bench-classic  the first slice's bench/run.sh (wrk table and the
+#               connection-flood run)
 #   make bench-sse  event-stream fan-out and the PostgreSQL feed cost (BENCHMARKS.md)
 #   make soak   the model-based random test for SOAK_SECONDS (default 600);
 #               BOXOFFICE_TEST_DB=postgres://... runs it on PostgreSQL
 #   make install  build, then install under $(DESTDIR)$(PREFIX): the binary,
 #               the man page, the systemd unit, the docs and the env example
 #   make clean
-.PHONY: all build deps run test bench bench-sse soak install clean format
+.PHONY: all build deps run test bench bench-plot bench-classic bench-sse soak install clean format
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 DB ?= sqlite:boxoffice.db
@@ -48,6 +53,16 @@ fuzz:
 	@FUZZ_RUNS=0 FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
 bench:
+	@scripts/deps.sh bench
+	@cmake --preset release >/dev/null
+	@cmake --build build -j$(JOBS) --target boxoffice
+	@bench/bench.py $(BENCH_ARGS)
+
+bench-plot:
+	@scripts/deps.sh bench
+	@bench/plot.py
+
+bench-classic:
 	@scripts/deps.sh bench
 	@cmake --preset release >/dev/null
 	@cmake --build build -j$(JOBS) --target boxoffice
