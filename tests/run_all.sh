@@ -79,6 +79,7 @@ suite_budget() {
 	web-*) s=120 ;;                                      # [5-10 s]
 	spec-responses-*) s=120 ;;                           # [1 s]
 	layers) s=60 ;;                                      # [1 s]
+	bench-smoke) s=120 ;;                                # [15-30 s]
 	options) s=120 ;;                                    # [5 s]
 	browser-*) s=400 ;;                                  # [40-80 s]
 	clang-tidy) s=300 ;;                                 # [20-40 s]
@@ -233,6 +234,8 @@ fi
 # The layer rule of ARCHITECTURE.md against the #include lines; the
 # README's options table against boxoffice help and the parser's ranges.
 run_suite "layers" summary /usr/bin/python3 tests/static/test_layers.py
+# The benchmark tool runs and reports (bench/bench.py --quick): no speed asserted.
+BOXOFFICE_BIN="$ROOT/build/boxoffice" run_suite "bench-smoke" summary /usr/bin/python3 tests/bench/test_bench_smoke.py
 BOXOFFICE_BIN="$ROOT/build/boxoffice" \
 	run_suite "options" summary /usr/bin/python3 tests/static/test_options.py
 # Every C file of src/ clean under .clang-tidy (the release build's
