@@ -880,6 +880,38 @@ BEGIN
     RETURN NEXT t.eq('objects', r -> 'bookings' -> 0, bo_booking_json((t.cart(u, v_show4)).id));
 END $T$;
 
+-- get_user_bookings_page: the same list in pages, resumed by key, exact
+CREATE FUNCTION t.case_29b_get_user_bookings_page_the_same_list_in_pages() RETURNS SETOF text LANGUAGE plpgsql AS $T$
+DECLARE
+    u text := t.user();
+    v_all jsonb;
+    v_page jsonb;
+    v_refs text := '';
+    v_key jsonb;
+    v_pages int := 0;
+BEGIN
+    FOR i IN 1..5 LOOP
+        PERFORM t.hold(u, t.show(), 'A1');
+    END LOOP;
+    v_all := get_user_bookings(u) -> 'bookings';
+    RETURN NEXT t.eq('five bookings', jsonb_array_length(v_all), 5);
+    v_page := get_user_bookings_page(u, 2, NULL, NULL);
+    RETURN NEXT t.eq('first page: two', jsonb_array_length(v_page -> 'bookings'), 2);
+    RETURN NEXT t.eq('a key per booking', jsonb_array_length(v_page -> 'keys'), 2);
+    LOOP
+        v_pages := v_pages + 1;
+        v_refs := v_refs || coalesce((SELECT string_agg(e ->> 'reference', ',' ORDER BY i)
+                                        FROM jsonb_array_elements(v_page -> 'bookings') WITH ORDINALITY x(e, i)), '') || ',';
+        EXIT WHEN jsonb_array_length(v_page -> 'bookings') < 2 OR v_pages > 5;
+        v_key := v_page -> 'keys' -> 1;
+        v_page := get_user_bookings_page(u, 2, (v_key ->> 0)::bigint, (v_key ->> 1)::bigint);
+    END LOOP;
+    RETURN NEXT t.eq('pages of 2, 2, 1', v_pages, 3);
+    RETURN NEXT t.eq('the pages in turn are the whole list',
+        v_refs, (SELECT string_agg(e ->> 'reference', ',' ORDER BY i) FROM jsonb_array_elements(v_all) WITH ORDINALITY x(e, i)) || ',');
+    RETURN NEXT t.eq('an unknown user', get_user_bookings_page('nobody.at.all', 5, NULL, NULL) -> 'bookings', '[]'::jsonb);
+END $T$;
+
 -- Release -----------------------------------------------------------------
 
 -- release: some seats, the rest stays held, expiry unchanged
