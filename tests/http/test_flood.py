@@ -151,6 +151,10 @@ class Victim:
             elif kind == 1:
                 c.request("GET", "/api/shows/%d" % self.show_id)
             else:
+                if kind == 2:
+                    # A buyer per hold/release pair: one user this fast
+                    # would meet the per-username write limit (20/s).
+                    self.user = unique_user("victim")
                 path = "/api/bookings/hold" if kind == 2 else "/api/bookings/release"
                 body = {"username": self.user, "showId": self.show_id}
                 if kind == 2:
