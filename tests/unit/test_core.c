@@ -23,6 +23,7 @@
 
 #include "core/bestseat.h"
 #include "core/booking.h"
+#include "core/holdrule.h"
 #include "core/num.h"
 #include "core/outcome.h"
 #include "core/seat.h"
@@ -1160,6 +1161,136 @@ static void test_bestseat_matches_brute_force(void **state)
 	}
 }
 
+/* ---- core/holdrule ---- */
+
+static void test_seat_status_names(void **state)
+{
+	enum seat_status st;
+
+	(void)state;
+	assert_string_equal(seat_status_name(SEAT_AVAILABLE), "AVAILABLE");
+	assert_string_equal(seat_status_name(SEAT_HELD), "HELD");
+	assert_string_equal(seat_status_name(SEAT_BOOKED), "BOOKED");
+	assert_string_equal(seat_status_name(SEAT_STATUS_COUNT), "UNKNOWN");
+	for (int i = 0; i < SEAT_STATUS_COUNT; i++) {
+		assert_int_equal(seat_status_parse(seat_status_name((enum seat_status)i), &st), 0);
+		assert_int_equal(st, i);
+	}
+	st = SEAT_BOOKED;
+	assert_int_equal(seat_status_parse("held", &st), -1); /* upper case only */
+	assert_int_equal(seat_status_parse("", &st), -1);
+	assert_int_equal(seat_status_parse("UNKNOWN", &st), -1);
+	assert_int_equal(st, SEAT_BOOKED); /* untouched on failure */
+}
+
+static void test_holdrule_expiry_and_cap(void **state)
+{
+	const int64_t ttl = 600000, life = 1200000, created = 1000000;
+
+	(void)state;
+	/* A new cart: now + ttl (the cap, created + life, lies further). */
+	assert_int_equal(holdrule_expiry(created, created, ttl, life), created + ttl);
+	/* A later hold moves it to now + ttl while that is under the cap. */
+	assert_int_equal(holdrule_expiry(created, created + 100000, ttl, life),
+	                 created + 100000 + ttl);
+	/* Exactly at the cap, then capped. */
+	assert_int_equal(holdrule_expiry(created, created + life - ttl, ttl, life), created + life);
+	assert_int_equal(holdrule_expiry(created, created + life - ttl + 1, ttl, life),
+	                 created + life);
+	assert_int_equal(holdrule_expiry(created, created + 5 * life, ttl, life), created + life);
+	/* ttl == life: every hold after the first is capped at once. */
+	assert_int_equal(holdrule_expiry(created, created + 1, ttl, ttl), created + ttl);
+}
+
+static void test_holdrule_booking_status(void **state)
+{
+	const int64_t exp = 5000;
+
+	(void)state;
+	assert_int_equal(holdrule_booking_status(BOOKING_STAGED, exp, exp - 1), BOOKING_STAGED);
+	/* Expired at the instant of its expiry, not after. */
+	assert_int_equal(holdrule_booking_status(BOOKING_STAGED, exp, exp), BOOKING_EXPIRED);
+	assert_int_equal(holdrule_booking_status(BOOKING_STAGED, exp, exp + 1), BOOKING_EXPIRED);
+	/* Only a STAGED cart expires. */
+	assert_int_equal(holdrule_booking_status(BOOKING_CONFIRMED, 0, exp), BOOKING_CONFIRMED);
+	assert_int_equal(holdrule_booking_status(BOOKING_CANCELLED, 0, exp), BOOKING_CANCELLED);
+	assert_int_equal(holdrule_booking_status(BOOKING_EXPIRED, exp, 0), BOOKING_EXPIRED);
+}
+
+static void test_holdrule_seat_status(void **state)
+{
+	const int64_t exp = 5000;
+
+	(void)state;
+	assert_int_equal(holdrule_seat_status(SEAT_HELD, exp, exp - 1), SEAT_HELD);
+	assert_int_equal(holdrule_seat_status(SEAT_HELD, exp, exp), SEAT_AVAILABLE);
+	assert_int_equal(holdrule_seat_status(SEAT_HELD, exp, exp + 1), SEAT_AVAILABLE);
+	/* held_expiry means nothing for the other states. */
+	assert_int_equal(holdrule_seat_status(SEAT_BOOKED, 0, exp), SEAT_BOOKED);
+	assert_int_equal(holdrule_seat_status(SEAT_AVAILABLE, exp + 1, exp), SEAT_AVAILABLE);
+}
+
+static void test_holdrule_check_show_order(void **state)
+{
+	const struct holdrule_show live = {true, true, 10000, 3, 4}; /* A..C, 1..4 */
+	struct holdrule_show sh;
+	struct seat seats[3], bad[3];
+	int nbad = 99;
+	const unsigned all = HOLDRULE_CHECK_BOOKABLE | HOLDRULE_CHECK_SEATS;
+
+	(void)state;
+	/* Not found comes first, whatever else is wrong. */
+	sh = live;
+	sh.exists = false;
+	sh.active = false;
+	seats[0] = (struct seat){9, 9};
+	assert_int_equal(holdrule_check_show(&sh, all, 20000, seats, 1, bad, &nbad),
+	                 OUTCOME_SHOW_NOT_FOUND);
+	assert_int_equal(nbad, 0);
+	/* Then bookable: cancelled, or started (at its start time too). */
+	sh = live;
+	sh.active = false;
+	assert_int_equal(holdrule_check_show(&sh, all, 0, seats, 1, bad, &nbad),
+	                 OUTCOME_SHOW_NOT_BOOKABLE);
+	assert_int_equal(holdrule_check_show(&live, all, 10000, seats, 1, bad, &nbad),
+	                 OUTCOME_SHOW_NOT_BOOKABLE);
+	assert_false(holdrule_show_bookable(&live, 10000));
+	assert_true(holdrule_show_bookable(&live, 9999));
+	/* Not asked for, bookable is not checked (confirm checks it later). */
+	assert_int_equal(
+	    holdrule_check_show(&live, HOLDRULE_CHECK_SEATS, 20000, seats, 1, bad, &nbad),
+	    OUTCOME_UNKNOWN_SEATS);
+	/* Then unknown seats, listed in natural order (the seats get sorted). */
+	seats[0] = (struct seat){3, 1}; /* D1: no row D */
+	seats[1] = (struct seat){0, 2}; /* A2: fine */
+	seats[2] = (struct seat){1, 5}; /* B5: no seat 5 */
+	assert_int_equal(holdrule_check_show(&live, all, 0, seats, 3, bad, &nbad),
+	                 OUTCOME_UNKNOWN_SEATS);
+	assert_int_equal(nbad, 2);
+	assert_int_equal(bad[0].row, 1);
+	assert_int_equal(bad[0].number, 5);
+	assert_int_equal(bad[1].row, 3);
+	assert_int_equal(seats[0].row, 0); /* sorted in place */
+	/* Seats not asked for are not checked (release of the whole cart). */
+	assert_int_equal(holdrule_check_show(&live, 0, 20000, seats, 3, bad, &nbad), OUTCOME_OK);
+	assert_int_equal(nbad, 0);
+	seats[0] = (struct seat){2, 4};
+	assert_int_equal(holdrule_check_show(&live, all, 0, seats, 1, bad, &nbad), OUTCOME_OK);
+}
+
+static void test_holdrule_check_cancel(void **state)
+{
+	(void)state;
+	assert_int_equal(holdrule_check_cancel(BOOKING_STAGED, 1000, 999), OUTCOME_OK);
+	assert_int_equal(holdrule_check_cancel(BOOKING_CONFIRMED, 1000, 999), OUTCOME_OK);
+	/* Once the show starts, only a cancelled booking answers OK again. */
+	assert_int_equal(holdrule_check_cancel(BOOKING_CONFIRMED, 1000, 1000),
+	                 OUTCOME_BOOKING_NOT_CANCELLABLE);
+	assert_int_equal(holdrule_check_cancel(BOOKING_CANCELLED, 1000, 5000), OUTCOME_OK);
+	assert_int_equal(holdrule_check_cancel(BOOKING_EXPIRED, 1000, 0),
+	                 OUTCOME_BOOKING_NOT_CANCELLABLE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1200,6 +1331,12 @@ int main(void)
 	    cmocka_unit_test(test_bestseat_tiny_and_full),
 	    cmocka_unit_test(test_bestseat_largest_screen),
 	    cmocka_unit_test(test_bestseat_matches_brute_force),
+	    cmocka_unit_test(test_seat_status_names),
+	    cmocka_unit_test(test_holdrule_expiry_and_cap),
+	    cmocka_unit_test(test_holdrule_booking_status),
+	    cmocka_unit_test(test_holdrule_seat_status),
+	    cmocka_unit_test(test_holdrule_check_show_order),
+	    cmocka_unit_test(test_holdrule_check_cancel),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
