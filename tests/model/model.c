@@ -65,6 +65,7 @@
 #include "../common/test_util.h"
 #include "core/bestseat.h"
 #include "core/booking.h"
+#include "core/holdrule.h"
 #include "core/num.h"
 #include "core/outcome.h"
 #include "core/seat.h"
@@ -289,6 +290,18 @@ static int m_seat_index(const struct m_show *sh, struct seat s)
 	return s.row * sh->per_row + s.number - 1;
 }
 
+/* The show as core/holdrule's show checks see it (-1: no such show; the
+ * model's shows are never cancelled). */
+static struct holdrule_show m_rule_show(const struct model *m, int s)
+{
+	struct holdrule_show hs = {false, false, 0, 0, 0};
+
+	if (s >= 0)
+		hs = (struct holdrule_show){true, true, m->shows[s].show_time, m->shows[s].rows,
+		                            m->shows[s].per_row};
+	return hs;
+}
+
 static struct seat m_seat_at(const struct m_show *sh, int i)
 {
 	return (struct seat){i / sh->per_row, i % sh->per_row + 1};
@@ -314,9 +327,7 @@ static bool m_seats_equal(const struct seat *a, int na, const struct seat *b, in
 
 static enum booking_status m_status(const struct model *m, const struct m_booking *b)
 {
-	if (b->status == BOOKING_STAGED && b->expires <= m->now)
-		return BOOKING_EXPIRED;
-	return b->status;
+	return holdrule_booking_status(b->status, b->expires, m->now);
 }
 
 /* The state everyone sees now: an expired hold is AVAILABLE at once. */
@@ -324,9 +335,8 @@ static enum seat_status m_vis(const struct model *m, int s, int i)
 {
 	const struct m_seat *st = &m->shows[s].seat[i];
 
-	if (st->state == SEAT_HELD && m->b[st->booking].expires <= m->now)
-		return SEAT_AVAILABLE;
-	return st->state;
+	return holdrule_seat_status(st->state,
+	                            st->state == SEAT_HELD ? m->b[st->booking].expires : 0, m->now);
 }
 
 static int m_live_cart(const struct model *m, int u, int s)
@@ -410,24 +420,14 @@ static void m_expect_hold(const struct model *m, const struct m_op *op, struct m
 	struct seat sorted[MODEL_OP_SEATS];
 	int n = op->nseats;
 
-	if (op->show < 0) {
-		e->outcome = OUTCOME_SHOW_NOT_FOUND;
-		return;
-	}
-	const struct m_show *sh = &m->shows[op->show];
-	if (m->now >= sh->show_time) {
-		e->outcome = OUTCOME_SHOW_NOT_BOOKABLE;
-		return;
-	}
+	struct holdrule_show hs = m_rule_show(m, op->show);
+
 	memcpy(sorted, op->seats, sizeof(sorted[0]) * (size_t)n);
-	seat_sort(sorted, (size_t)n);
-	for (int i = 0; i < n; i++)
-		if (m_seat_index(sh, sorted[i]) < 0)
-			e->bad[e->nbad++] = sorted[i];
-	if (e->nbad > 0) {
-		e->outcome = OUTCOME_UNKNOWN_SEATS;
+	e->outcome = holdrule_check_show(&hs, HOLDRULE_CHECK_BOOKABLE | HOLDRULE_CHECK_SEATS,
+	                                 m->now, sorted, n, e->bad, &e->nbad);
+	if (e->outcome != OUTCOME_OK)
 		return;
-	}
+	const struct m_show *sh = &m->shows[op->show];
 	int cart = m_live_cart(m, op->user, op->show);
 	int total = cart >= 0 ? m->b[cart].nseats : 0;
 	for (int i = 0; i < n; i++) {
@@ -448,14 +448,12 @@ static void m_expect_hold(const struct model *m, const struct m_op *op, struct m
 
 static void m_expect_hold_best(const struct model *m, const struct m_op *op, struct m_expect *e)
 {
-	if (op->show < 0) {
-		e->outcome = OUTCOME_SHOW_NOT_FOUND;
+	struct holdrule_show hs = m_rule_show(m, op->show);
+
+	e->outcome =
+	    holdrule_check_show(&hs, HOLDRULE_CHECK_BOOKABLE, m->now, NULL, 0, e->bad, &e->nbad);
+	if (e->outcome != OUTCOME_OK)
 		return;
-	}
-	if (m->now >= m->shows[op->show].show_time) {
-		e->outcome = OUTCOME_SHOW_NOT_BOOKABLE;
-		return;
-	}
 	bool room = op->split ? m_free_count(m, op->show) >= op->count
 	                      : m_has_block(m, op->show, op->count);
 	int cart = m_live_cart(m, op->user, op->show);
@@ -472,20 +470,14 @@ static void m_expect_confirm(const struct model *m, const struct m_op *op, struc
 	struct seat sorted[MODEL_OP_SEATS];
 	int n = op->nseats;
 
-	if (op->show < 0) {
-		e->outcome = OUTCOME_SHOW_NOT_FOUND;
-		return;
-	}
-	const struct m_show *sh = &m->shows[op->show];
+	struct holdrule_show hs = m_rule_show(m, op->show);
+
 	memcpy(sorted, op->seats, sizeof(sorted[0]) * (size_t)n);
-	seat_sort(sorted, (size_t)n);
-	for (int i = 0; i < n; i++)
-		if (m_seat_index(sh, sorted[i]) < 0)
-			e->bad[e->nbad++] = sorted[i];
-	if (e->nbad > 0) {
-		e->outcome = OUTCOME_UNKNOWN_SEATS;
+	e->outcome =
+	    holdrule_check_show(&hs, HOLDRULE_CHECK_SEATS, m->now, sorted, n, e->bad, &e->nbad);
+	if (e->outcome != OUTCOME_OK)
 		return;
-	}
+	const struct m_show *sh = &m->shows[op->show];
 	/* A retry of a success: the same set, booked in one confirmed booking. */
 	for (int i = 0; i < m->nbookings; i++) {
 		const struct m_booking *b = &m->b[i];
@@ -495,7 +487,7 @@ static void m_expect_confirm(const struct model *m, const struct m_op *op, struc
 			return;
 		}
 	}
-	if (m->now >= sh->show_time) {
+	if (!holdrule_show_bookable(&hs, m->now)) {
 		e->outcome = OUTCOME_SHOW_NOT_BOOKABLE;
 		return;
 	}
@@ -539,10 +531,8 @@ static void m_expect(const struct model *m, const struct m_op *op, int target, s
 		}
 		e->booking = target;
 		/* Cancelling again answers 200 even once the show has started. */
-		if (m_status(m, &m->b[target]) != BOOKING_CANCELLED &&
-		    (m_status(m, &m->b[target]) == BOOKING_EXPIRED ||
-		     m->now >= m->shows[m->b[target].show].show_time))
-			e->outcome = OUTCOME_BOOKING_NOT_CANCELLABLE;
+		e->outcome = holdrule_check_cancel(m_status(m, &m->b[target]),
+		                                   m->shows[m->b[target].show].show_time, m->now);
 		break;
 	case M_EXPIRE:
 	case M_KINDS:
@@ -564,7 +554,7 @@ static int m_booking_new(struct model *m, int u, int s)
 	b->show = s;
 	b->status = BOOKING_STAGED;
 	b->created = m->now;
-	b->expires = m->now + (MODEL_TTL_MS < MODEL_LIFE_MS ? MODEL_TTL_MS : MODEL_LIFE_MS);
+	b->expires = holdrule_expiry(m->now, m->now, MODEL_TTL_MS, MODEL_LIFE_MS);
 	m->cart[u][s] = i;
 	m->nbook_of[u]++;
 	return i;
@@ -590,10 +580,7 @@ static int m_apply_hold(struct model *m, int u, int s, const struct seat *seats,
 		added++;
 	}
 	if (added > 0 && !fresh) {
-		int64_t exp = m->now + MODEL_TTL_MS, cap = b->created + MODEL_LIFE_MS;
-		if (exp > cap)
-			exp = cap;
-		b->expires = exp;
+		b->expires = holdrule_expiry(b->created, m->now, MODEL_TTL_MS, MODEL_LIFE_MS);
 	}
 	return c;
 }
@@ -739,11 +726,6 @@ static void m_tabs(const struct m_world *w, int64_t at, char buf[32])
 		snprintf(buf, 32, "-");
 	else
 		m_trel(at - w->t0, buf);
-}
-
-static const char *m_seat_status_name(enum seat_status s)
-{
-	return s == SEAT_AVAILABLE ? "AVAILABLE" : s == SEAT_HELD ? "HELD" : "BOOKED";
 }
 
 static void m_booking_text(const struct m_world *w, const char *ref, enum booking_status st,
@@ -1070,7 +1052,7 @@ static void m_check_changes(struct m_world *w, const struct store_cmd *c, m_pict
 		}
 		before[s][k] = ch->status;
 		int n = snprintf(text + used, sizeof(text) - used, " show%d:%s=%s", s + 1, label,
-		                 m_seat_status_name(ch->status));
+		                 seat_status_name(ch->status));
 		if (n > 0 && (size_t)n < sizeof(text) - used)
 			used += (size_t)n;
 	}
@@ -1084,8 +1066,8 @@ static void m_check_changes(struct m_world *w, const struct store_cmd *c, m_pict
 			m_diverge(w, "changes",
 			          "show%d %s: the reported changes leave it %s, the model has %s "
 			          "(changes:%s)",
-			          s + 1, label, m_seat_status_name(before[s][i]),
-			          m_seat_status_name(after[s][i]), used ? text : " none");
+			          s + 1, label, seat_status_name(before[s][i]),
+			          seat_status_name(after[s][i]), used ? text : " none");
 			return;
 		}
 	}
@@ -1681,9 +1663,8 @@ static int m_pick_booking(const struct model *m, struct m_rng *r, int u,
 
 static bool m_bk_not_cancellable(const struct model *m, const struct m_booking *b)
 {
-	enum booking_status st = m_status(m, b);
-	return st == BOOKING_EXPIRED ||
-	       (st != BOOKING_CANCELLED && m->now >= m->shows[b->show].show_time);
+	return holdrule_check_cancel(m_status(m, b), m->shows[b->show].show_time, m->now) !=
+	       OUTCOME_OK;
 }
 
 static bool m_bk_confirmed_ahead(const struct model *m, const struct m_booking *b)
