@@ -109,7 +109,8 @@ BEGIN
 END
 $$;
 
--- The listed seats that do not exist in a screen of p_nrows x p_per_row.
+-- The listed seats that do not exist in a screen of p_nrows x p_per_row:
+-- the UNKNOWN_SEATS step of holdrule_check_show (src/core/holdrule.c).
 CREATE OR REPLACE FUNCTION bo_unknown_seats(p_rows int[], p_numbers int[], p_nrows int, p_per_row int)
 RETURNS jsonb LANGUAGE plpgsql IMMUTABLE AS $$
 BEGIN
@@ -175,6 +176,8 @@ BEGIN
 END
 $$;
 
+-- A booking as JSON. Its status is the effective one at bo_now(): twin of
+-- holdrule_booking_status (src/core/holdrule.c).
 CREATE OR REPLACE FUNCTION bo_booking_json(p_booking_id bigint) RETURNS jsonb
 LANGUAGE plpgsql STABLE AS $$
 BEGIN
@@ -281,6 +284,7 @@ BEGIN
         SELECT * INTO v_cart FROM bookings
          WHERE show_id = p_show_id AND user_id = v_user AND status = 'STAGED'
            FOR UPDATE;
+        -- Live unless expired: twin of holdrule_booking_status.
         IF FOUND AND v_cart.expires_at > v_now THEN
             v_cart_id := v_cart.id;
         ELSIF FOUND THEN
@@ -312,6 +316,8 @@ BEGIN
             v_cart_numbers := v_cart_numbers || v_seat.n;
         ELSIF NOT v_seat.requested THEN
             NULL; -- listed in the cart but no longer its seat: nothing to do
+        -- Taken unless AVAILABLE or HELD past its expiry: twin of
+        -- holdrule_seat_status (src/core/holdrule.c).
         ELSIF v_status = 'BOOKED' OR (v_status = 'HELD' AND v_held_until > v_now) THEN
             v_bad_rows := v_bad_rows || v_seat.r;
             v_bad_numbers := v_bad_numbers || v_seat.n;
@@ -343,6 +349,7 @@ BEGIN
         LOOP
             INSERT INTO bookings (show_id, user_id, status, total_seats, booking_reference,
                                   created_at, expires_at)
+            -- The first expiry: twin of holdrule_expiry with created = now.
             VALUES (p_show_id, v_user, 'STAGED', 0, bo_new_reference(), v_now,
                     v_now + least(p_ttl, p_max_lifetime))
             ON CONFLICT DO NOTHING
@@ -356,6 +363,8 @@ BEGIN
         v_cart_id := v_cart.id;
     END IF;
 
+    -- Twin of holdrule_expiry (src/core/holdrule.c): now + ttl, capped at
+    -- created + max lifetime.
     v_expiry := least(v_now + p_ttl, v_cart.created_at + p_max_lifetime);
     FOR i IN 1 .. cardinality(v_cart_rows) LOOP
         UPDATE seats
@@ -382,7 +391,7 @@ END
 $$;
 
 -- Hold-best chooses seats as core/bestseat.c does. Free means AVAILABLE
--- or held with an expiry in the past. A block is p_count free seats side
+-- or held with an expiry in the past (holdrule_seat_status, src/core/holdrule.c). A block is p_count free seats side
 -- by side in one row; every run of free seats offers each block inside
 -- it, and a block leaving exactly one free seat between itself and the
 -- end of its run strands that seat. Blocks that strand nothing come
@@ -596,7 +605,8 @@ $$;
 -- Holds seats for a user: {"outcome":"OK","booking":<the STAGED cart>,
 -- "changes"}. Checks in the API's order: arguments (INVALID_REQUEST),
 -- SHOW_NOT_FOUND, SHOW_NOT_BOOKABLE, UNKNOWN_SEATS, SEATS_UNAVAILABLE,
--- HOLD_LIMIT_EXCEEDED. The cart's expiry becomes
+-- HOLD_LIMIT_EXCEEDED (the order of src/core/holdrule.h; the show steps are
+-- holdrule_check_show). The cart's expiry becomes
 -- least(now + p_ttl, created_at + p_max_lifetime) when a seat is added
 -- (all its seats follow); a pure retry keeps it.
 CREATE OR REPLACE FUNCTION hold_seats_for_user(p_username text, p_show_id bigint,
@@ -636,7 +646,9 @@ $$;
 -- Confirms held seats: {"outcome":"OK","booking":<CONFIRMED>,"changes"}.
 -- Order: INVALID_REQUEST, SHOW_NOT_FOUND, UNKNOWN_SEATS, retry of a
 -- success (OK, the same booking, no change), SHOW_NOT_BOOKABLE,
--- SEATS_NOT_HELD (with the seats not held live by this user's cart). The
+-- SEATS_NOT_HELD (the order of src/core/holdrule.h; the show steps are
+-- holdrule_check_show, then holdrule_show_bookable after the retry test),
+-- with the seats not held live by this user's cart. The
 -- cart's seats that are not listed are released; the cart keeps its
 -- reference.
 CREATE OR REPLACE FUNCTION confirm_booking(p_username text, p_show_id bigint, p_rows int[], p_numbers int[])
@@ -844,7 +856,8 @@ $$;
 -- p_rows and p_numbers are NULL): {"outcome":"OK","booking","changes"}.
 -- Seats not in the cart are ignored; a cart left empty is CANCELLED.
 -- INVALID_REQUEST, SHOW_NOT_FOUND, UNKNOWN_SEATS, BOOKING_NOT_FOUND (no
--- live cart: none, or it has expired). The expiry does not move.
+-- live cart: none, or it has expired), the order of src/core/holdrule.h.
+-- The expiry does not move.
 CREATE OR REPLACE FUNCTION release_seats(p_username text, p_show_id bigint, p_rows int[], p_numbers int[])
 RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -921,7 +934,8 @@ $$;
 -- seats become AVAILABLE and stay listed in it as its history.
 -- {"outcome":"OK","booking","changes"}; cancelling a CANCELLED booking is
 -- OK again with no change. BOOKING_NOT_FOUND (unknown or another user's),
--- BOOKING_NOT_CANCELLABLE (expired, or the show has started).
+-- BOOKING_NOT_CANCELLABLE (expired, or the show has started): twin of
+-- holdrule_check_cancel (src/core/holdrule.c).
 CREATE OR REPLACE FUNCTION cancel_booking(p_username text, p_booking_reference text)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -982,7 +996,7 @@ $$;
 -- Holds the best p_count seats (see bo_pick_split above for the order)
 -- like a hold: INVALID_REQUEST, SHOW_NOT_FOUND, SHOW_NOT_BOOKABLE,
 -- SEATS_UNAVAILABLE (no acceptable choice; "seats": []),
--- HOLD_LIMIT_EXCEEDED. Blocks are claimed in order of preference with
+-- HOLD_LIMIT_EXCEEDED (the order of src/core/holdrule.h). Blocks are claimed in order of preference with
 -- FOR UPDATE SKIP LOCKED, so racing calls spread over the next best
 -- blocks instead of queueing for the same one; split mode picks, holds,
 -- and picks again when a concurrent call took a seat first.

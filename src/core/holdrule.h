@@ -36,19 +36,22 @@
 /* The expiry of a cart created at created_at, when a hold adds a seat at
  * now (a new cart: created_at == now): now + ttl, capped at created_at +
  * max_lifetime. Needs ttl_ms <= max_lifetime_ms (store_open asserts it).
- * Twin: bo_hold in sql/postgres/002_functions.sql. */
+ * Twin: bo_hold in sql/postgres/002_functions.sql (the first expiry of a
+ * new cart, and v_expiry when a seat is added). */
 int64_t holdrule_expiry(int64_t created_at, int64_t now, int64_t ttl_ms, int64_t max_lifetime_ms);
 
 /* A booking's status at now: a STAGED cart whose expiry is at or before now
  * reads EXPIRED, whether or not the sweeper has written it yet.
- * Twin: bo_booking_json (and each v_cart.expires_at <= v_now test). */
+ * Twin: bo_booking_json in sql/postgres/002_functions.sql (and the live
+ * cart test of bo_hold). */
 enum booking_status holdrule_booking_status(enum booking_status stored, int64_t expires_at,
                                             int64_t now);
 
 /* A seat's state at now: a HELD seat whose hold expires at or before now is
  * AVAILABLE. held_expiry matters only for HELD seats.
- * Twin: bo_seat_free in sql/postgres/002_functions.sql (and SQ_FREE_SEAT,
- * its SQLite text in store/sqlite_sql.c). */
+ * Twins: the seat judgement of bo_hold and the free-seat tests of
+ * bo_pick_split in sql/postgres/002_functions.sql; SQ_FREE_SEAT, its SQLite
+ * text in store/sqlite_sql.c. */
 enum seat_status holdrule_seat_status(enum seat_status stored, int64_t held_expiry, int64_t now);
 
 /* What the show-level checks need to know of a show. */
@@ -60,8 +63,8 @@ struct holdrule_show {
 };
 
 /* A show takes holds and confirms while it is ACTIVE and has not started.
- * Twin: the "v_show.status <> 'ACTIVE' OR v_show.show_time <= v_now" tests
- * of bo_hold, confirm_booking and hold_best_seats. */
+ * Twin: the "status <> 'ACTIVE' OR show_time <= now" tests of
+ * hold_seats_for_user, confirm_booking and hold_best_seats. */
 bool holdrule_show_bookable(const struct holdrule_show *sh, int64_t now);
 
 enum {
@@ -73,7 +76,8 @@ enum {
  * SHOW_NOT_FOUND, then SHOW_NOT_BOOKABLE, then UNKNOWN_SEATS with the
  * unknown seats in bad (natural order; *nbad counts them, bad has room
  * for nseats). Sorts seats when it checks them. Returns OUTCOME_OK to go
- * on. Twin: bo_unknown_seats and the first checks of each function. */
+ * on. Twins: the first checks of hold_seats_for_user, confirm_booking,
+ * release_seats and hold_best_seats, and bo_unknown_seats. */
 enum outcome holdrule_check_show(const struct holdrule_show *sh, unsigned checks, int64_t now,
                                  struct seat *seats, int nseats, struct seat *bad, int *nbad);
 
