@@ -238,6 +238,8 @@ int store_booking_details(struct store *st, const char *username, const char *re
 int store_user_bookings_page(struct store *st, const char *username, const struct store_page *page,
                              struct booking **out, size_t *n, struct store_page_next *next)
 {
+	assert(st != NULL && username != NULL && page != NULL && out != NULL && n != NULL &&
+	       next != NULL);
 	assert(page->limit >= 1 && page->limit <= STORE_PAGE_MAX);
 	return st->ops->user_bookings_page(st->state, username, page, out, n, next);
 }

@@ -1285,6 +1285,181 @@ static void test_cancel_show(void **state)
 	contract_done(c);
 }
 
+/* Release: seats outside the screen are refused before the cart is looked
+ * at, and nothing changes; a whole-cart release lists no seats to check. */
+static void test_release_unknown_seats(void **state)
+{
+	struct fx *f = *state;
+	const struct contract_show *s = contract_show_new(f, 2, 4, TEST_DAY_MS);
+	const char *alice = contract_user(f, "alice");
+	const char *bob = contract_user(f, "bob");
+	struct show_details before;
+
+	contract_hold_ok(f, alice, s->id, "A1 A2", NULL);
+	contract_details(f, s->id, &before);
+	struct store_cmd *c = op_release(f, alice, s->id, "A1 C1 B5");
+	assert_refused(c, OUTCOME_UNKNOWN_SEATS, "B5 C1");
+	contract_done(c);
+	/* Unknown seats come before "no cart". */
+	c = op_release(f, bob, s->id, "C1");
+	assert_refused(c, OUTCOME_UNKNOWN_SEATS, "C1");
+	contract_done(c);
+	assert_unchanged(f, s->id, &before);
+	c = op_release(f, alice, s->id, NULL);
+	assert_outcome(c, OUTCOME_OK);
+	assert_changes(c, s->id, SEAT_AVAILABLE, "A1 A2");
+	contract_done(c);
+}
+
+/* ---- tests: Idempotency-Key ------------------------------------------- */
+
+enum { CONTRACT_IDEM_TTL_MS = 600000 };
+
+/* The answer the API would build, reduced to what the tests check: 200 or
+ * 409 by outcome (400 for INVALID_REQUEST, never kept), and a body naming
+ * the outcome and the booking. */
+static int contract_answer(const struct store_cmd *cmd, unsigned *status, char **body, size_t *len)
+{
+	*status = cmd->outcome == OUTCOME_OK                ? 200
+	          : cmd->outcome == OUTCOME_CREATED         ? 201
+	          : cmd->outcome == OUTCOME_INVALID_REQUEST ? 400
+	                                                    : 409;
+	int n = asprintf(body, "%s %s %d", outcome_name(cmd->outcome), cmd->booking.reference,
+	                 cmd->booking.nseats);
+	if (n < 0)
+		return -1;
+	*len = (size_t)n;
+	return 0;
+}
+
+static struct store_cmd *op_keyed(struct fx *f, enum store_op op, const char *user, int64_t show,
+                                  const char *seats, const char *key, const char *request)
+{
+	struct store_cmd *c = contract_cmd(op);
+	contract_set_user(c, user);
+	c->show_id = show;
+	contract_set_seats(c, seats);
+	snprintf(c->idem_key, sizeof(c->idem_key), "%s", key);
+	c->idem_request = request;
+	c->idem_request_len = strlen(request);
+	c->answer = contract_answer;
+	contract_run(f, c);
+	return c;
+}
+
+static void contract_reopen_idem(struct fx *f)
+{
+	store_close(f->st);
+	f->st = NULL;
+	contract_config(f, CONTRACT_TTL_MS, CONTRACT_LIFETIME_MS, CONTRACT_PER_USER);
+	f->cfg.idempotency_ttl_ms = CONTRACT_IDEM_TTL_MS;
+	assert_int_equal(store_open(&f->cfg, &f->st), 0);
+}
+
+/* Every outcome of a keyed write: first run (answer kept), replay of the
+ * same request (the kept answer, no second effect), another request under
+ * the key (IDEMPOTENCY_KEY_REUSED, nothing done), a refusal kept and
+ * replayed, an answer that is not kept (400), and a key free again once
+ * its record is older than the TTL. */
+static void test_idempotency_outcomes(void **state)
+{
+	struct fx *f = *state;
+	char key[64], key2[64], key3[64];
+	const char *alice = contract_user(f, "alice");
+	const char *bob = contract_user(f, "bob");
+
+	contract_reopen_idem(f);
+	const struct contract_show *s = contract_show_new(f, 2, 4, TEST_DAY_MS);
+	snprintf(key, sizeof(key), "%s-k1", alice);
+	snprintf(key2, sizeof(key2), "%s-k2", alice);
+	snprintf(key3, sizeof(key3), "%s-k3", alice);
+
+	/* First run: done, and its answer kept. */
+	struct store_cmd *c = op_keyed(f, STORE_OP_HOLD, alice, s->id, "A1", key, "hold A1");
+	assert_outcome(c, OUTCOME_OK);
+	assert_false(c->replayed);
+	assert_int_equal(c->answer_status, 200);
+	assert_non_null(c->answer_body);
+	char first[128];
+	snprintf(first, sizeof(first), "%s", c->answer_body);
+	assert_changes(c, s->id, SEAT_HELD, "A1");
+	contract_done(c);
+	struct store_cmd *r = op_release(f, alice, s->id, NULL);
+	assert_outcome(r, OUTCOME_OK);
+	contract_done(r);
+
+	/* The same request again: the kept answer, and no second hold. */
+	contract_advance(f, 1000);
+	c = op_keyed(f, STORE_OP_HOLD, alice, s->id, "A1", key, "hold A1");
+	assert_outcome(c, OUTCOME_OK);
+	assert_true(c->replayed);
+	assert_int_equal(c->answer_status, 200);
+	assert_string_equal(c->answer_body, first);
+	assert_int_equal(c->nchanges, 0);
+	contract_done(c);
+	struct show_details d;
+	contract_details(f, s->id, &d);
+	assert_int_equal(d.nheld, 0);
+	store_show_details_free(&d);
+
+	/* Another request under the same key: refused, nothing done. */
+	c = op_keyed(f, STORE_OP_HOLD, alice, s->id, "A2", key, "hold A2");
+	assert_outcome(c, OUTCOME_IDEMPOTENCY_KEY_REUSED);
+	assert_false(c->replayed);
+	assert_int_equal(c->nchanges, 0);
+	contract_done(c);
+	contract_details(f, s->id, &d);
+	assert_int_equal(d.nheld, 0);
+	store_show_details_free(&d);
+
+	/* A refusal is kept too, and replayed even once it would succeed. */
+	contract_hold_ok(f, bob, s->id, "B1", NULL);
+	c = op_keyed(f, STORE_OP_HOLD, alice, s->id, "B1", key2, "hold B1");
+	assert_refused(c, OUTCOME_SEATS_UNAVAILABLE, "B1");
+	assert_int_equal(c->answer_status, 409);
+	snprintf(first, sizeof(first), "%s", c->answer_body);
+	contract_done(c);
+	r = op_release(f, bob, s->id, NULL);
+	assert_outcome(r, OUTCOME_OK);
+	contract_done(r);
+	c = op_keyed(f, STORE_OP_HOLD, alice, s->id, "B1", key2, "hold B1");
+	assert_outcome(c, OUTCOME_OK);
+	assert_true(c->replayed);
+	assert_int_equal(c->answer_status, 409);
+	assert_string_equal(c->answer_body, first);
+	contract_done(c);
+	contract_details(f, s->id, &d);
+	assert_int_equal(d.nheld, 0);
+	store_show_details_free(&d);
+
+	/* A 400 answer is not kept: the key runs anew. */
+	struct store_cmd *bad = contract_cmd(STORE_OP_CREATE_SHOW);
+	bad->movie_id = s->movie->id;
+	bad->screen_id = s->screen->id;
+	bad->show_time = contract_now(f) - TEST_DAY_MS; /* in the past */
+	snprintf(bad->idem_key, sizeof(bad->idem_key), "%s", key3);
+	bad->idem_request = "show in the past";
+	bad->idem_request_len = strlen(bad->idem_request);
+	bad->answer = contract_answer;
+	contract_run(f, bad);
+	assert_outcome(bad, OUTCOME_INVALID_REQUEST);
+	assert_int_equal(bad->answer_status, 400);
+	contract_done(bad);
+	c = op_keyed(f, STORE_OP_HOLD, alice, s->id, "A3", key3, "hold A3");
+	assert_outcome(c, OUTCOME_OK);
+	assert_false(c->replayed);
+	assert_changes(c, s->id, SEAT_HELD, "A3");
+	contract_done(c);
+
+	/* Past the TTL the first key is free: another request runs. */
+	contract_advance(f, CONTRACT_IDEM_TTL_MS + 1000);
+	c = op_keyed(f, STORE_OP_HOLD, alice, s->id, "A4", key, "hold A4");
+	assert_outcome(c, OUTCOME_OK);
+	assert_false(c->replayed);
+	assert_changes(c, s->id, SEAT_HELD, "A4");
+	contract_done(c);
+}
+
 /* ---- tests: hold ------------------------------------------------------ */
 
 static void test_hold(void **state)
@@ -1451,6 +1626,12 @@ static void test_show_not_found(void **state)
 	assert_refused(c, OUTCOME_SHOW_NOT_FOUND, "");
 	contract_done(c);
 	c = op_confirm(f, alice, INT64_MAX, "A1");
+	assert_refused(c, OUTCOME_SHOW_NOT_FOUND, "");
+	contract_done(c);
+	c = op_release(f, alice, INT64_MAX, "A1");
+	assert_refused(c, OUTCOME_SHOW_NOT_FOUND, "");
+	contract_done(c);
+	c = op_release(f, alice, INT64_MAX, NULL);
 	assert_refused(c, OUTCOME_SHOW_NOT_FOUND, "");
 	contract_done(c);
 
@@ -2908,6 +3089,8 @@ static const struct CMUnitTest contract_tests[] = {
     CONTRACT_TEST(test_create_show_time_rules),
     CONTRACT_TEST(test_create_show_screen_busy),
     CONTRACT_TEST(test_cancel_show),
+    CONTRACT_TEST(test_release_unknown_seats),
+    CONTRACT_TEST(test_idempotency_outcomes),
     CONTRACT_TEST(test_hold),
     CONTRACT_TEST(test_hold_adds_to_cart),
     CONTRACT_TEST(test_hold_retry),
