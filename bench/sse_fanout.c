@@ -50,7 +50,8 @@ struct viewer {
 	int head_done;   /* HTTP head skipped */
 	int head_nl;     /* consecutive \r\n seen in the head */
 	int status_ok;   /* saw " 200 " in the status line */
-	int chunk_state; /* 0: size line, 1: data, 2: CRLF after data */
+	int chunk_state; /* 0: size line, 1: data, 2: CRLF after data, 4: plain */
+	int te_match;    /* characters of "chunked" matched in the headers */
 	long chunk_left; /* bytes of chunk data left */
 	int blanks;      /* blank lines seen (2: retry + snapshot) */
 	char prev;       /* previous body byte */
@@ -147,9 +148,17 @@ static void viewer_bytes(struct viewer *v, int vi, const char *p, size_t n, doub
 		if (!v->head_done) {
 			if (c == '\r')
 				continue;
+			/* A close-delimited body (no "chunked" in the headers) is
+			 * all data. */
+			v->te_match = v->te_match < 7 && (c | 0x20) == "chunked"[v->te_match]
+			                  ? v->te_match + 1
+			                  : (v->te_match == 7 ? 7 : ((c | 0x20) == 'c'));
 			if (c == '\n') {
-				if (++v->head_nl == 2)
+				if (++v->head_nl == 2) {
 					v->head_done = 1;
+					if (v->te_match < 7)
+						v->chunk_state = 4;
+				}
 			} else {
 				v->head_nl = 0;
 			}
@@ -183,6 +192,9 @@ static void viewer_bytes(struct viewer *v, int vi, const char *p, size_t n, doub
 				v->chunk_state = 0;
 				v->chunk_left = 0;
 			}
+			break;
+		case 4: /* close-delimited */
+			body_byte(v, vi, c, t);
 			break;
 		default: /* end of stream */
 			break;

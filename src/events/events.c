@@ -393,9 +393,9 @@ static void *events_main(void *arg)
 			events_flush_feed(ev, f);
 		}
 		/* Coalescing: changes committed during the next window go out
-		 * together, in seq order. Each event costs every viewer's
-		 * connection a wake-up and a write (about 10-20 us of CPU each
-		 * on loopback, measured in bench/sse_fanout.sh), so the window
+		 * together, in seq order. Each event costs every viewer one
+		 * send to its socket (a few us of CPU on loopback, more when a
+		 * backlog wakes libmicrohttpd; BENCHMARKS.md), so the window
 		 * grows with the viewers: fan-out must leave room for writes. */
 		pthread_mutex_lock(&ev->view_lock);
 		int64_t window = EVENTS_COALESCE_MS + ev->viewers / EVENTS_COALESCE_VIEWERS_PER_MS;

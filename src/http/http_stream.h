@@ -3,10 +3,13 @@
  * A stream is a 200 answer whose body is written over time by another
  * thread. The body is a queue of shared chunks (struct http_body): a
  * message meant for thousands of viewers is built once and queued by
- * reference in each stream. libmicrohttpd pulls from the queue through a
- * content-reader callback; when the queue is empty the callback suspends
- * the connection, and the next http_stream_send() resumes it. No thread
- * waits per stream.
+ * reference in each stream. While libmicrohttpd has the connection parked
+ * (suspended, nothing of its own left to write) a send writes straight to
+ * the socket; what the socket cannot take at once is queued and
+ * libmicrohttpd, woken, pulls it through a content-reader callback until
+ * the queue is empty and parks the connection again. The body is
+ * close-delimited (the stream ends with the connection). No thread waits
+ * per stream.
  *
  * Each stream has a bound on the bytes it may hold queued; a send beyond
  * it fails and the owner is expected to close the stream (a slow reader

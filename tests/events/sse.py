@@ -45,6 +45,10 @@ class SSE:
     def _recv(self):
         data = self.sock.recv(65536)
         if not data:
+            # A close-delimited body (no chunked coding) ends with the
+            # connection: that is its end, not a truncation.
+            if not self.chunked and getattr(self, "status", None) == 200:
+                self.ended = True
             raise StreamEnded("connection closed")
         self.raw += data
 
