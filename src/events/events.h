@@ -32,7 +32,8 @@
 #include "store/store.h"
 
 enum {
-	EVENTS_RING = 512,                    /* recent changes kept per show */
+	EVENTS_RING = 4096,                   /* recent commits kept per show: more than a
+	                                       * coalescing window holds at full write rate */
 	EVENTS_VIEWER_QUEUE = 512 * 1024,     /* bytes queued per viewer, at most */
 	EVENTS_MESSAGE_CHANGES = 1000,        /* changes per event, at most */
 	EVENTS_COALESCE_MS = 20,              /* one event per show per window, */

@@ -43,7 +43,7 @@ SPECS = {
                       "--max-seats-per-user", "100"]},
     "limited": {"args": ["--sse-keepalive-ms", str(KEEPALIVE_MS), "--max-viewers", "3"]},
 }
-RING = 512  # EVENTS_RING in src/events/events.h
+RING = 4096  # EVENTS_RING in src/events/events.h
 
 
 def events_path(sid):
