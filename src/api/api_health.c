@@ -66,7 +66,7 @@ void api_metrics_get(struct api *api, struct http_request *req, const char *seg)
 	jbuf_init(&b, 16384);
 	api_metrics_write(&api->metrics, api->store, &b);
 	api_opsmetrics_write(api, req, &b);
-	api_limits_metrics_write(api, req, &b);
+	api_limits_metrics_write(api, &b);
 	char *body = jbuf_take(&b, &len);
 	if (body != NULL)
 		http_respond(req, 200, "text/plain; version=0.0.4", body, len, NULL, NULL);

@@ -235,35 +235,9 @@ static void api_limits_counter(struct jbuf *b, const char *labels, long long v)
 	jbuf_lit(b, "\n");
 }
 
-static void api_limits_line(struct jbuf *b, const char *name, const char *type, const char *help,
-                            const char *labels, long long v)
-{
-	if (help != NULL) {
-		jbuf_lit(b, "# HELP ");
-		jbuf_lit(b, name);
-		jbuf_lit(b, " ");
-		jbuf_lit(b, help);
-		jbuf_lit(b, "\n# TYPE ");
-		jbuf_lit(b, name);
-		jbuf_lit(b, " ");
-		jbuf_lit(b, type);
-		jbuf_lit(b, "\n");
-	}
-	jbuf_lit(b, name);
-	if (labels != NULL) {
-		jbuf_lit(b, "{");
-		jbuf_lit(b, labels);
-		jbuf_lit(b, "}");
-	}
-	jbuf_lit(b, " ");
-	jbuf_int(b, v);
-	jbuf_lit(b, "\n");
-}
-
-void api_limits_metrics_write(struct api *api, struct http_request *req, struct jbuf *b)
+void api_limits_metrics_write(struct api *api, struct jbuf *b)
 {
 	struct api_limits *l = &api->limits;
-	struct http_stats hs;
 
 	jbuf_lit(b, "# HELP boxoffice_rate_limited_total Requests refused by a rate limit or the "
 	            "per-address held-seat cap.\n# TYPE boxoffice_rate_limited_total counter\n");
@@ -274,18 +248,4 @@ void api_limits_metrics_write(struct api *api, struct http_request *req, struct 
 	                   atomic_load_explicit(&l->refused_user, memory_order_relaxed));
 	api_limits_counter(b, "held_seats_per_ip",
 	                   atomic_load_explicit(&l->refused_held, memory_order_relaxed));
-	http_get_stats(req, &hs);
-	api_limits_line(b, "boxoffice_connections_refused_total", "counter",
-	                "Connections closed at once, beyond a connection limit.", "limit=\"total\"",
-	                (long long)hs.refused_total);
-	api_limits_line(b, "boxoffice_connections_refused_total", NULL, NULL, "limit=\"per_ip\"",
-	                (long long)hs.refused_per_ip);
-	api_limits_line(b, "boxoffice_connection_deadlines_total", "counter",
-	                "Connections closed past a deadline.", "phase=\"headers\"",
-	                (long long)hs.header_timeouts);
-	api_limits_line(b, "boxoffice_connection_deadlines_total", NULL, NULL, "phase=\"body\"",
-	                (long long)hs.body_timeouts);
-	api_limits_line(b, "boxoffice_framing_refused_total", "counter",
-	                "Requests refused for ambiguous framing or control bytes in headers.", NULL,
-	                (long long)hs.framing_errors);
 }

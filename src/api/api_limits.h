@@ -63,7 +63,8 @@ int api_limits_admit_hold(struct api *api, struct http_request *req, const struc
 /* Notes the cart a finished booking write answered with. */
 void api_limits_note(struct api *api, struct http_request *req, const struct store_cmd *cmd);
 
-/* The refusal counters in Prometheus text format, with http/'s own. */
-void api_limits_metrics_write(struct api *api, struct http_request *req, struct jbuf *b);
+/* The rate-limit refusal counters in Prometheus text format (http/'s
+ * connection refusals are api_opsmetrics.c's). */
+void api_limits_metrics_write(struct api *api, struct jbuf *b);
 
 #endif

@@ -35,8 +35,7 @@ void api_metrics_count_expired(struct api_metrics *m, int64_t n)
 	atomic_fetch_add_explicit(&m->holds_expired, n, memory_order_relaxed);
 }
 
-static void api_metrics_counter(struct jbuf *b, const char *name, const char *help,
-                                const atomic_llong *v)
+void api_metrics_family(struct jbuf *b, const char *name, const char *type, const char *help)
 {
 	jbuf_lit(b, "# HELP ");
 	jbuf_lit(b, name);
@@ -44,7 +43,15 @@ static void api_metrics_counter(struct jbuf *b, const char *name, const char *he
 	jbuf_lit(b, help);
 	jbuf_lit(b, "\n# TYPE ");
 	jbuf_lit(b, name);
-	jbuf_lit(b, " counter\n");
+	jbuf_lit(b, " ");
+	jbuf_lit(b, type);
+	jbuf_lit(b, "\n");
+}
+
+static void api_metrics_counter(struct jbuf *b, const char *name, const char *help,
+                                const atomic_llong *v)
+{
+	api_metrics_family(b, name, "counter", help);
 	jbuf_lit(b, name);
 	jbuf_lit(b, " ");
 	jbuf_int(b, atomic_load_explicit(v, memory_order_relaxed));

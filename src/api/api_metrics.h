@@ -30,6 +30,10 @@ void api_metrics_count_expired(struct api_metrics *m, int64_t n);
 /* An operation's name in labels ("hold", ...; "other" out of range). */
 const char *api_metrics_op_name(enum store_op op);
 
+/* Writes a metric family's "# HELP" and "# TYPE" lines (type "counter",
+ * "gauge" or "histogram"); every family of /metrics starts with them. */
+void api_metrics_family(struct jbuf *b, const char *name, const char *type, const char *help);
+
 /* Writes every counter, and st's durability settings as gauges, in
  * Prometheus text format into b (GET /metrics, api_health.c). */
 void api_metrics_write(const struct api_metrics *m, struct store *st, struct jbuf *b);

@@ -79,19 +79,6 @@ void api_observe_request(struct api *api, const struct http_request *req)
 
 /* ---- text format helpers ---- */
 
-static void api_family(struct jbuf *b, const char *name, const char *type, const char *help)
-{
-	jbuf_lit(b, "# HELP ");
-	jbuf_lit(b, name);
-	jbuf_lit(b, " ");
-	jbuf_lit(b, help);
-	jbuf_lit(b, "\n# TYPE ");
-	jbuf_lit(b, name);
-	jbuf_lit(b, " ");
-	jbuf_lit(b, type);
-	jbuf_lit(b, "\n");
-}
-
 static void api_double(struct jbuf *b, double v)
 {
 	char num[32];
@@ -164,8 +151,8 @@ static void api_fam_build(struct jbuf *b, const struct api_scrape *sc)
 
 	snprintf(labels, sizeof(labels), "version=\"%s\",backend=\"%s\"", BOXOFFICE_VERSION,
 	         store_backend_name(sc->api->store));
-	api_family(b, "boxoffice_build_info", "gauge",
-	           "The build and storage backend of this node.");
+	api_metrics_family(b, "boxoffice_build_info", "gauge",
+	                   "The build and storage backend of this node.");
 	api_sample(b, "boxoffice_build_info", labels, 1);
 }
 
@@ -179,8 +166,8 @@ static void api_fam_requests(struct jbuf *b, const struct api_scrape *sc)
 	const struct api_reqstats *rs = sc->api->reqstats;
 	char labels[160], status[16];
 
-	api_family(b, "boxoffice_http_requests_total", "counter",
-	           "Answered requests by route template and status.");
+	api_metrics_family(b, "boxoffice_http_requests_total", "counter",
+	                   "Answered requests by route template and status.");
 	for (int r = 0; r < rs->nroutes; r++) {
 		for (int k = 0; k <= API_STATUS_SLOTS; k++) {
 			unsigned long long v =
@@ -196,8 +183,8 @@ static void api_fam_requests(struct jbuf *b, const struct api_scrape *sc)
 			api_sample(b, "boxoffice_http_requests_total", labels, (long long)v);
 		}
 	}
-	api_family(b, "boxoffice_http_request_duration_seconds", "histogram",
-	           "Time from a request's headers to its end, by route template.");
+	api_metrics_family(b, "boxoffice_http_request_duration_seconds", "histogram",
+	                   "Time from a request's headers to its end, by route template.");
 	for (int r = 0; r < rs->nroutes; r++) {
 		struct hist_snapshot s;
 		hist_read(&rs->routes[r].seconds, &s);
@@ -214,22 +201,23 @@ static void api_fam_connections(struct jbuf *b, const struct api_scrape *sc)
 	struct http_stats hs;
 
 	http_get_stats(sc->req, &hs);
-	api_family(b, "boxoffice_http_connections", "gauge", "Open client connections.");
+	api_metrics_family(b, "boxoffice_http_connections", "gauge", "Open client connections.");
 	api_sample(b, "boxoffice_http_connections", "", (long long)hs.connections);
-	api_family(b, "boxoffice_http_connections_refused_total", "counter",
-	           "Connections closed at once by a connection limit, by limit.");
+	api_metrics_family(b, "boxoffice_http_connections_refused_total", "counter",
+	                   "Connections closed at once by a connection limit, by limit.");
 	api_sample(b, "boxoffice_http_connections_refused_total", "limit=\"total\"",
 	           (long long)hs.refused_total);
 	api_sample(b, "boxoffice_http_connections_refused_total", "limit=\"per_ip\"",
 	           (long long)hs.refused_per_ip);
-	api_family(b, "boxoffice_http_timeouts_total", "counter",
-	           "Connections closed because a request's headers or body came too slowly.");
+	api_metrics_family(
+	    b, "boxoffice_http_timeouts_total", "counter",
+	    "Connections closed because a request's headers or body came too slowly.");
 	api_sample(b, "boxoffice_http_timeouts_total", "phase=\"header\"",
 	           (long long)hs.header_timeouts);
 	api_sample(b, "boxoffice_http_timeouts_total", "phase=\"body\"",
 	           (long long)hs.body_timeouts);
-	api_family(b, "boxoffice_http_framing_errors_total", "counter",
-	           "Requests refused with 400 for ambiguous framing or control bytes.");
+	api_metrics_family(b, "boxoffice_http_framing_errors_total", "counter",
+	                   "Requests refused with 400 for ambiguous framing or control bytes.");
 	api_sample(b, "boxoffice_http_framing_errors_total", "", (long long)hs.framing_errors);
 }
 
@@ -265,12 +253,12 @@ static void api_fam_bookings(struct jbuf *b, const struct api_scrape *sc)
 		long long v = api_writes(api, kinds[i].op, OUTCOME_OK);
 		if (kinds[i].op2 != kinds[i].op)
 			v += api_writes(api, kinds[i].op2, OUTCOME_OK);
-		api_family(b, kinds[i].name, "counter", kinds[i].help);
+		api_metrics_family(b, kinds[i].name, "counter", kinds[i].help);
 		api_sample(b, kinds[i].name, "", v);
 	}
-	api_family(b, "boxoffice_conflicts_total", "counter",
-	           "Writes refused with 409 because of the seats' or booking's state, by "
-	           "operation.");
+	api_metrics_family(b, "boxoffice_conflicts_total", "counter",
+	                   "Writes refused with 409 because of the seats' or booking's state, by "
+	                   "operation.");
 	for (size_t i = 0; i < sizeof(conflict_ops) / sizeof(conflict_ops[0]); i++) {
 		long long v = 0;
 		char labels[64];
@@ -290,12 +278,12 @@ static void api_fam_shows(struct jbuf *b, const struct api_scrape *sc)
 
 	if (store_active_shows(sc->api->store, &shows, &n) != 0)
 		return;
-	api_family(b, "boxoffice_active_shows", "gauge", "Shows that can still be booked.");
+	api_metrics_family(b, "boxoffice_active_shows", "gauge", "Shows that can still be booked.");
 	api_sample(b, "boxoffice_active_shows", "", (long long)n);
 	char help[128];
 	snprintf(help, sizeof(help), "Seats by status of the %d soonest active shows.",
 	         API_METRICS_SHOWS_MAX);
-	api_family(b, "boxoffice_show_seats", "gauge", help);
+	api_metrics_family(b, "boxoffice_show_seats", "gauge", help);
 	for (size_t i = 0; i < n && i < API_METRICS_SHOWS_MAX; i++) {
 		struct show_details d;
 		enum outcome o = OUTCOME_UNAVAILABLE;
@@ -319,25 +307,25 @@ static void api_fam_store(struct jbuf *b, const struct api_scrape *sc)
 {
 	const struct store_stats *st = &sc->store;
 
-	api_family(b, "boxoffice_store_queue_depth", "gauge",
-	           "Write commands waiting for storage.");
+	api_metrics_family(b, "boxoffice_store_queue_depth", "gauge",
+	                   "Write commands waiting for storage.");
 	api_sample(b, "boxoffice_store_queue_depth", "", (long long)st->queue_depth);
-	api_family(b, "boxoffice_store_queue_capacity", "gauge",
-	           "Room in the write queue; beyond it writes answer 503.");
+	api_metrics_family(b, "boxoffice_store_queue_capacity", "gauge",
+	                   "Room in the write queue; beyond it writes answer 503.");
 	api_sample(b, "boxoffice_store_queue_capacity", "", (long long)st->queue_capacity);
 	if (st->batch_size != NULL) {
-		api_family(b, "boxoffice_store_batch_size", "histogram",
-		           "Write commands committed in one transaction.");
+		api_metrics_family(b, "boxoffice_store_batch_size", "histogram",
+		                   "Write commands committed in one transaction.");
 		api_hist(b, "boxoffice_store_batch_size", "", st->batch_size);
 	}
 	if (st->txn_seconds != NULL) {
-		api_family(b, "boxoffice_store_transaction_seconds", "histogram",
-		           "Time of one write transaction, begin to durable commit.");
+		api_metrics_family(b, "boxoffice_store_transaction_seconds", "histogram",
+		                   "Time of one write transaction, begin to durable commit.");
 		api_hist(b, "boxoffice_store_transaction_seconds", "", st->txn_seconds);
 	}
-	api_family(b, "boxoffice_db_pool_connections", "gauge",
-	           "Database connections of the pool (PostgreSQL: the pool; SQLite: the "
-	           "readers'), by state.");
+	api_metrics_family(b, "boxoffice_db_pool_connections", "gauge",
+	                   "Database connections of the pool (PostgreSQL: the pool; SQLite: the "
+	                   "readers'), by state.");
 	api_sample(b, "boxoffice_db_pool_connections", "state=\"in_use\"", st->pool_in_use);
 	api_sample(b, "boxoffice_db_pool_connections", "state=\"idle\"", st->pool_idle);
 }
@@ -346,8 +334,8 @@ static void api_fam_viewers(struct jbuf *b, const struct api_scrape *sc)
 {
 	if (sc->api->cfg.events == NULL)
 		return; /* no change feed (a test build of the API) */
-	api_family(b, "boxoffice_sse_viewers", "gauge",
-	           "Event-stream viewers attached now (GET /api/shows/{id}/events).");
+	api_metrics_family(b, "boxoffice_sse_viewers", "gauge",
+	                   "Event-stream viewers attached now (GET /api/shows/{id}/events).");
 	api_sample(b, "boxoffice_sse_viewers", "", events_viewers(sc->api->cfg.events));
 }
 
