@@ -259,17 +259,22 @@ if [ -n "$PGURL" ]; then
 fi
 
 # ThreadSanitizer: the store suites and the server under the contention
-# test hammer one show from many threads.
+# and event-stream tests hammer one show from many threads.
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 CMOCKA_MESSAGE_OUTPUT=TAP run_suite "contract-sqlite-tsan" tap build-tsan/tests/contract_tests
 run_suite "model-sqlite-tsan" summary build-tsan/tests/model_tests --runs 5
 BOXOFFICE_BIN="$ROOT/build-tsan/boxoffice" BOXOFFICE_START_TIMEOUT=30 \
 	run_suite "contention-sqlite-tsan" summary /usr/bin/python3 tests/http/test_contention.py
+# The change feed: commits, the fan-out thread and the viewers' streams.
+BOXOFFICE_BIN="$ROOT/build-tsan/boxoffice" BOXOFFICE_START_TIMEOUT=30 \
+	run_suite "events-sqlite-tsan" summary /usr/bin/python3 tests/events/test_events.py
 if [ -n "$PGURL" ]; then
 	BOXOFFICE_TEST_DB=$(fresh_db "$PGURL" contract_tsan) CMOCKA_MESSAGE_OUTPUT=TAP \
 		run_suite "contract-pg-tsan" tap build-tsan/tests/contract_tests
 	BOXOFFICE_BIN="$ROOT/build-tsan/boxoffice" BOXOFFICE_START_TIMEOUT=30 BOXOFFICE_TEST_DB=$PGURL \
 		run_suite "contention-pg-tsan" summary /usr/bin/python3 tests/http/test_contention.py
+	BOXOFFICE_BIN="$ROOT/build-tsan/boxoffice" BOXOFFICE_START_TIMEOUT=30 BOXOFFICE_TEST_DB=$PGURL \
+		run_suite "events-pg-tsan" summary /usr/bin/python3 tests/events/test_events.py
 fi
 
 if [ ${#failed_suites[@]} -gt 0 ]; then

@@ -38,7 +38,9 @@ struct events_feed {
 	struct events_viewer *viewers;         /* view_lock */
 	bool dirty;                            /* last > flushed (ring_lock) */
 	bool reset;                            /* a gap: drop the viewers */
-	struct events_feed *next, *dirty_next;
+	struct events_feed *next;
+	struct events_feed *dirty_next; /* ev->dirty's list (ring_lock) */
+	struct events_feed *flush_next; /* the fan-out thread's own copy */
 };
 
 struct events {
@@ -381,15 +383,22 @@ static void *events_main(void *arg)
 			pthread_cond_timedwait(&ev->cond, &ev->ring_lock, &ts);
 			continue;
 		}
-		struct events_feed *list = ev->dirty;
-		ev->dirty = NULL;
-		for (struct events_feed *f = list; f != NULL; f = f->dirty_next)
+		/* The list is copied into flush_next under the lock: once a
+		 * feed's dirty flag is clear, a commit may link it into the
+		 * next list through dirty_next while this pass still walks it. */
+		struct events_feed *list = NULL, **tail = &list;
+		for (struct events_feed *f = ev->dirty; f != NULL; f = f->dirty_next) {
 			f->dirty = false;
+			*tail = f;
+			tail = &f->flush_next;
+		}
+		*tail = NULL;
+		ev->dirty = NULL;
 		pthread_mutex_unlock(&ev->ring_lock);
 		int64_t started = events_now_ms();
 		while (list != NULL) {
 			struct events_feed *f = list;
-			list = f->dirty_next;
+			list = f->flush_next;
 			events_flush_feed(ev, f);
 		}
 		/* Coalescing: changes committed during the next window go out
