@@ -48,6 +48,7 @@ import http.client
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -79,6 +80,8 @@ LOAD_S = (0.1, 1.2)            # load before each kill, seconds (uniform)
 KEYED_SHARE = 0.6              # share of requests that carry an Idempotency-Key
 REPLAYS_PER_CYCLE = 6          # acknowledged keyed requests resent after each restart
 REQUEST_TIMEOUT = 10.0         # socket timeout of every request
+MAX_BOOKING_PAGES = 1000       # a user's bookings are read page by page, at most this many
+NEXT_LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 START_TIMEOUT = 20.0           # server ready (GET /readyz 200) after a start
 RETRY_WINDOW = 15.0            # a lost request's retry must get a definitive answer within this
 WORKER_DEADLINE = 30.0         # a worker never runs longer than this in one cycle
@@ -529,24 +532,37 @@ class Run:
 
     # ---- reading state
 
-    def get_json(self, path, what):
+    def get_json(self, path, what, with_headers=False):
         """GET with a bounded wait through 503 (a pooled connection found
         broken after a database restart is reset on its next use)."""
         deadline = time.monotonic() + 10
         while True:
-            st, _, body, raw = self.client.get(path)
+            st, headers, body, raw = self.client.get(path)
             if st != 503 or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
         if st != 200:
             raise TestFailure("%s: GET %s -> %d %s" % (what, path, st, short(raw)))
-        return body
+        return (body, headers) if with_headers else body
+
+    def fetch_bookings(self, user):
+        """Every booking of the user: the pages of GET /api/bookings/user,
+        followed through their Link: rel="next" headers."""
+        path = "/api/bookings/user?username=" + urllib.parse.quote(user.name)
+        out = []
+        for _ in range(MAX_BOOKING_PAGES):
+            body, headers = self.get_json(path, "bookings of %s" % user.name, with_headers=True)
+            if not isinstance(body, list):
+                raise TestFailure("bookings of %s: not an array: %s" % (user.name, short(body)))
+            out += body
+            m = NEXT_LINK_RE.search(headers.get("link", ""))
+            if m is None:
+                return out
+            path = m.group(1)
+        raise TestFailure("bookings of %s: more than %d pages" % (user.name, MAX_BOOKING_PAGES))
 
     def fetch_state(self, user):
-        body = self.get_json("/api/bookings/user?username=" + urllib.parse.quote(user.name),
-                             "bookings of %s" % user.name)
-        if not isinstance(body, list):
-            raise TestFailure("bookings of %s: not an array: %s" % (user.name, short(body)))
+        body = self.fetch_bookings(user)
         state = {}
         for b in body:
             ref = b.get("bookingReference") if isinstance(b, dict) else None
