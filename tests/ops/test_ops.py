@@ -180,7 +180,10 @@ class Load:
 
 
 def load_shows(c, n=LOAD_THREADS):
-    return [new_show(c, 10, 20) for _ in range(n)]
+    # 2,600 seats per client: on a quiet machine a client books about a
+    # thousand a second, and the load must outlast what the tests wait
+    # for (200 seats sold out before a backup had finished).
+    return [new_show(c, 26, 100) for _ in range(n)]
 
 
 # --------------------------------------------------------------------------
