@@ -48,7 +48,6 @@ import http.client
 import json
 import os
 import random
-import re
 import shutil
 import signal
 import subprocess
@@ -63,7 +62,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "http"))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 
-from harness import REF_RE, Client, TestFailure, all_seats, natural, new_show, short, unique  # noqa: E402
+from harness import REF_RE, Client, TestFailure, all_pages, all_seats, natural, new_show, short, unique  # noqa: E402
 from servers import (ADMIN_TOKEN, BIN, PG_BIN, Cluster, error_code, free_port, info, log_tail,  # noqa: E402
                      run_verify, sanitizer_report)
 
@@ -80,8 +79,6 @@ LOAD_S = (0.1, 1.2)            # load before each kill, seconds (uniform)
 KEYED_SHARE = 0.6              # share of requests that carry an Idempotency-Key
 REPLAYS_PER_CYCLE = 6          # acknowledged keyed requests resent after each restart
 REQUEST_TIMEOUT = 10.0         # socket timeout of every request
-MAX_BOOKING_PAGES = 1000       # a user's bookings are read page by page, at most this many
-NEXT_LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 START_TIMEOUT = 20.0           # server ready (GET /readyz 200) after a start
 RETRY_WINDOW = 15.0            # a lost request's retry must get a definitive answer within this
 WORKER_DEADLINE = 30.0         # a worker never runs longer than this in one cycle
@@ -545,24 +542,10 @@ class Run:
             raise TestFailure("%s: GET %s -> %d %s" % (what, path, st, short(raw)))
         return (body, headers) if with_headers else body
 
-    def fetch_bookings(self, user):
-        """Every booking of the user: the pages of GET /api/bookings/user,
-        followed through their Link: rel="next" headers."""
-        path = "/api/bookings/user?username=" + urllib.parse.quote(user.name)
-        out = []
-        for _ in range(MAX_BOOKING_PAGES):
-            body, headers = self.get_json(path, "bookings of %s" % user.name, with_headers=True)
-            if not isinstance(body, list):
-                raise TestFailure("bookings of %s: not an array: %s" % (user.name, short(body)))
-            out += body
-            m = NEXT_LINK_RE.search(headers.get("link", ""))
-            if m is None:
-                return out
-            path = m.group(1)
-        raise TestFailure("bookings of %s: more than %d pages" % (user.name, MAX_BOOKING_PAGES))
-
     def fetch_state(self, user):
-        body = self.fetch_bookings(user)
+        body = all_pages(lambda p: self.get_json(p, "bookings of %s" % user.name, with_headers=True),
+                         "/api/bookings/user?username=" + urllib.parse.quote(user.name),
+                         "bookings of %s" % user.name)
         state = {}
         for b in body:
             ref = b.get("bookingReference") if isinstance(b, dict) else None

@@ -279,6 +279,26 @@ class Server(servers.Server):
         return Client(self.port, **kw)
 
 
+NEXT_LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+MAX_PAGES = 1000
+
+
+def all_pages(fetch, path, what):
+    """Every element of a paged list (GET /api/bookings/user): fetch(path)
+    returns (the page's JSON array, its headers); the pages are followed
+    through their Link: rel="next" headers."""
+    out = []
+    for _ in range(MAX_PAGES):
+        body, headers = fetch(path)
+        check(isinstance(body, list), "%s: not an array: %s" % (what, short(body)))
+        out += body
+        m = NEXT_LINK_RE.search(headers.get("link", ""))
+        if m is None:
+            return out
+        path = m.group(1)
+    raise TestFailure("%s: more than %d pages" % (what, MAX_PAGES))
+
+
 def raw_post(conn, path, body):
     """One POST on a plain http.client connection, without the Client's
     checks or retries (for many concurrent clients): returns (status,

@@ -205,9 +205,10 @@ def confirm(c, user, sid, seats):
 
 
 def user_bookings(c, user, what):
-    lst = expect(c.get("/api/bookings/user?username=" + urllib.parse.quote(user)), 200, what)
-    check(isinstance(lst, list), "%s: not an array: %s" % (what, short(lst)))
-    return lst
+    def fetch(path):
+        resp = c.get(path)
+        return expect(resp, 200, what), resp[1]
+    return harness.all_pages(fetch, "/api/bookings/user?username=" + urllib.parse.quote(user), what)
 
 
 # --------------------------------------------------------------------------
