@@ -299,11 +299,13 @@ def all_pages(fetch, path, what):
     raise TestFailure("%s: more than %d pages" % (what, MAX_PAGES))
 
 
-def raw_post(conn, path, body):
+def raw_post(conn, path, body, headers=None):
     """One POST on a plain http.client connection, without the Client's
     checks or retries (for many concurrent clients): returns (status,
     Content-Type, parsed JSON or None, raw bytes)."""
-    conn.request("POST", path, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    hdrs = {"Content-Type": "application/json"}
+    hdrs.update(headers or {})
+    conn.request("POST", path, body=json.dumps(body).encode(), headers=hdrs)
     resp = conn.getresponse()
     data = resp.read()
     try:

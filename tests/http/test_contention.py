@@ -18,7 +18,6 @@ Run from the repository root:  /usr/bin/python3 tests/http/test_contention.py
 """
 
 import http.client
-import json
 import os
 import sys
 import threading
@@ -197,20 +196,10 @@ def race_twins(port, path, body, headers=None):
     """TWIN_CLIENTS identical POSTs on separate connections, released
     together; returns their (status, Content-Type, JSON, raw) answers."""
     conns = open_connections(port, TWIN_CLIENTS)
-    data = json.dumps(body).encode()
-    hdrs = {"Content-Type": "application/json"}
-    hdrs.update(headers or {})
 
     def work(i, conn, barrier):
         barrier.wait(BARRIER_TIMEOUT)
-        conn.request("POST", path, body=data, headers=hdrs)
-        resp = conn.getresponse()
-        raw = resp.read()
-        try:
-            parsed = json.loads(raw.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
-            parsed = None
-        return resp.status, resp.getheader("Content-Type", ""), parsed, raw
+        return raw_post(conn, path, body, headers)
 
     results = run_clients(conns, work)
     bad = [r for r in results if not isinstance(r, tuple) or r[0] == "exception"]
