@@ -216,6 +216,10 @@ static void api_fam_connections(struct jbuf *b, const struct api_scrape *sc)
 	           (long long)hs.header_timeouts);
 	api_sample(b, "boxoffice_http_timeouts_total", "phase=\"body\"",
 	           (long long)hs.body_timeouts);
+	api_metrics_family(b, "boxoffice_http_half_closed_total", "counter",
+	                   "Connections closed because the client half-closed them before "
+	                   "its request was complete.");
+	api_sample(b, "boxoffice_http_half_closed_total", "", (long long)hs.half_closed);
 	api_metrics_family(b, "boxoffice_http_framing_errors_total", "counter",
 	                   "Requests refused with 400 for ambiguous framing or control bytes.");
 	api_sample(b, "boxoffice_http_framing_errors_total", "", (long long)hs.framing_errors);

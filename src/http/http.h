@@ -106,6 +106,7 @@ int http_is_head(const struct http_request *req);
 /* Counters of the connection limits, for /metrics. */
 struct http_stats {
 	uint64_t refused_total, refused_per_ip, header_timeouts, body_timeouts;
+	uint64_t half_closed;    /* the peer half-closed before its request was complete */
 	uint64_t framing_errors; /* 400s for ambiguous framing or control bytes */
 	uint64_t connections;    /* open now */
 };

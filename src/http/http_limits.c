@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -38,6 +39,10 @@ struct http_conn {
 	uint64_t rx_mark;
 	int64_t mark_since; /* the idle period rx_mark belongs to */
 	int rx_marked;
+	/* The reaper's own: the phase (since_ms) in which it first saw the
+	 * peer's FIN with nothing left to read. */
+	int64_t fin_since;
+	int fin_seen;
 };
 
 struct http_ip_count {
@@ -61,7 +66,7 @@ struct http_limits {
 	pthread_cond_t stop_cond;
 	int stopping;
 
-	atomic_uint_fast64_t refused_total, refused_per_ip, header_timeouts, body_timeouts;
+	atomic_uint_fast64_t refused_total, refused_per_ip, header_timeouts, body_timeouts, half_closed;
 };
 
 static int64_t http_limits_now_ms(void)
@@ -248,6 +253,48 @@ static int http_limits_rx(int fd, uint64_t *out)
 	return 0;
 }
 
+/* The kernel's TCP_CLOSE_WAIT (netinet/tcp.h, which cannot be included
+ * beside linux/tcp.h): the peer has sent its FIN. */
+enum { HTTP_TCP_CLOSE_WAIT = 8 };
+
+/* 1 when the peer has half-closed fd and every byte it sent has been
+ * read: a request still arriving on it can never complete. */
+static int http_limits_peer_gone(int fd)
+{
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	int unread = 0;
+
+	memset(&ti, 0, sizeof(ti));
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || len < sizeof(ti.tcpi_state))
+		return 0;
+	return ti.tcpi_state == HTTP_TCP_CLOSE_WAIT && ioctl(fd, FIONREAD, &unread) == 0 &&
+	       unread == 0;
+}
+
+/* libmicrohttpd's edge-triggered epoll can miss a FIN that arrives with a
+ * request's last bytes; the connection would then wait for its deadline
+ * (and hold a graceful stop that long). A connection still reading a
+ * request, or idle, whose peer has half-closed with nothing left to read,
+ * in the same phase on two passes in a row (so libmicrohttpd had every
+ * byte for a whole pass and did not finish the request), is shut down.
+ * Returns 1 when it was. A complete request (busy) is always answered,
+ * half-close or not. */
+static int http_limits_reap_gone(struct http_conn *c, int64_t since)
+{
+	if (!http_limits_peer_gone(c->fd)) {
+		c->fin_seen = 0;
+		return 0;
+	}
+	if (!c->fin_seen || c->fin_since != since) {
+		c->fin_seen = 1;
+		c->fin_since = since;
+		return 0;
+	}
+	shutdown(c->fd, SHUT_RDWR);
+	return 1;
+}
+
 /* One pass over every connection; called with lim->lock held. */
 static void http_limits_reap(struct http_limits *lim, int64_t now)
 {
@@ -259,6 +306,10 @@ static void http_limits_reap(struct http_limits *lim, int64_t now)
 		int64_t since = atomic_load_explicit(&c->since_ms, memory_order_relaxed);
 		uint64_t rx;
 
+		if (state != HTTP_CONN_BUSY && http_limits_reap_gone(c, since)) {
+			atomic_fetch_add(&lim->half_closed, 1);
+			continue;
+		}
 		switch (state) {
 		case HTTP_CONN_IDLE:
 			if (header_ms == 0 || http_limits_rx(c->fd, &rx) != 0)
@@ -387,6 +438,7 @@ void http_limits_get_stats(struct http_limits *lim, struct http_limits_stats *ou
 	out->refused_per_ip = atomic_load(&lim->refused_per_ip);
 	out->header_timeouts = atomic_load(&lim->header_timeouts);
 	out->body_timeouts = atomic_load(&lim->body_timeouts);
+	out->half_closed = atomic_load(&lim->half_closed);
 	pthread_mutex_lock(&lim->lock);
 	out->connections = lim->open;
 	pthread_mutex_unlock(&lim->lock);

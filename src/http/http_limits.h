@@ -41,6 +41,7 @@ struct http_limits_stats {
 	uint64_t refused_per_ip; /* beyond conn_per_ip */
 	uint64_t header_timeouts;
 	uint64_t body_timeouts;
+	uint64_t half_closed; /* shut: the peer half-closed mid-request */
 	uint64_t connections; /* open now */
 };
 

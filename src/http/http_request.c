@@ -102,6 +102,7 @@ void http_get_stats(const struct http_request *req, struct http_stats *out)
 	out->refused_per_ip = ls.refused_per_ip;
 	out->header_timeouts = ls.header_timeouts;
 	out->body_timeouts = ls.body_timeouts;
+	out->half_closed = ls.half_closed;
 	out->connections = ls.connections;
 	out->framing_errors = atomic_load(&req->srv->framing_errors);
 }
