@@ -64,15 +64,18 @@ const char *const sq_sql[SQ_STMT_COUNT] = {
                        "WHERE status = 'STAGED')",
     [SQ_USER_GET] = "SELECT id FROM users WHERE username = ?1",
     [SQ_USER_INSERT] = "INSERT INTO users(username, guid, created_at) VALUES (?1, ?2, ?3)",
-    [SQ_SHOW_FOR_WRITE] = "SELECT s.status, s.show_time, sc.rows, sc.seats_per_row FROM shows s "
-                          "JOIN screens sc ON sc.id = s.screen_id WHERE s.id = ?1",
-    [SQ_CART_GET] = "SELECT id, created_at, expires_at FROM bookings "
+    /* With the names a booking's answer shows (sq_load_booking's join). */
+    [SQ_SHOW_FOR_WRITE] = "SELECT s.status, s.show_time, sc.rows, sc.seats_per_row, "
+                          "m.movie_name, sc.screen_name FROM shows s "
+                          "JOIN screens sc ON sc.id = s.screen_id "
+                          "JOIN movies m ON m.id = s.movie_id WHERE s.id = ?1",
+    [SQ_CART_GET] = "SELECT id, created_at, expires_at, booking_reference FROM bookings "
                     "WHERE show_id = ?1 AND user_id = ?2 AND status = 'STAGED'",
     [SQ_CART_EXPIRE] = "UPDATE bookings SET status = 'EXPIRED' "
                        "WHERE id = ?1 AND status = 'STAGED' AND expires_at <= ?2",
     [SQ_CART_INSERT] = "INSERT INTO bookings(show_id, user_id, status, total_seats, "
                        "booking_reference, created_at, expires_at) "
-                       "VALUES (?1, ?2, 'STAGED', 0, ?3, ?4, ?5) "
+                       "VALUES (?1, ?2, 'STAGED', ?6, ?3, ?4, ?5) "
                        "ON CONFLICT (booking_reference) DO NOTHING",
     [SQ_SEAT_TAKE] =
         "UPDATE seats SET status = 'HELD', booking_id = ?4, held_at = ?5, "

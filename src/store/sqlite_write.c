@@ -44,6 +44,7 @@ static int sq_user_id(struct sq_state *s, const char *username, int64_t now, int
 {
 	struct sq_conn *c = s->writer_conn;
 	sqlite3_stmt *st;
+	static const char hex[] = "0123456789abcdef";
 	unsigned char r[16];
 	char guid[37];
 	int rc;
@@ -60,10 +61,14 @@ static int sq_user_id(struct sq_state *s, const char *username, int64_t now, int
 		return -1;
 	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
 	r[8] = (unsigned char)((r[8] & 0x3f) | 0x80); /* variant */
-	snprintf(guid, sizeof(guid),
-	         "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-	         r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12], r[13], r[14],
-	         r[15]);
+	/* 8-4-4-4-12 hex digits, by hand: snprintf cost more than the lookup. */
+	for (int i = 0, o = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			guid[o++] = '-';
+		guid[o++] = hex[r[i] >> 4];
+		guid[o++] = hex[r[i] & 0x0f];
+	}
+	guid[36] = '\0';
 	if (sq_run(c, SQ_USER_INSERT, "%s%s" SQ_I64, username, guid, now) != 1)
 		return -1;
 	*id = sqlite3_last_insert_rowid(c->db);
@@ -73,7 +78,8 @@ static int sq_user_id(struct sq_state *s, const char *username, int64_t now, int
 /* Loads the command's show and applies the checks asked for, in the order
  * of core/holdrule.h. Returns 1 when a check refused the command (its
  * outcome set), 0 to go on, -1 on a storage error. Sorts the seats when
- * it checks them. */
+ * it checks them. Fills the show's fields of cmd->booking, so that a
+ * write can answer without reading its booking back. */
 static int sq_show_check(struct sq_conn *c, struct store_cmd *cmd, int64_t now, unsigned checks,
                          struct holdrule_show *sh)
 {
@@ -89,6 +95,10 @@ static int sq_show_check(struct sq_conn *c, struct store_cmd *cmd, int64_t now, 
 		sh->show_time = sqlite3_column_int64(st, 1);
 		sh->rows = sqlite3_column_int(st, 2);
 		sh->seats_per_row = sqlite3_column_int(st, 3);
+		cmd->booking.show_id = cmd->show_id;
+		cmd->booking.show_time = sh->show_time;
+		sq_copy_text(cmd->booking.movie_name, sizeof(cmd->booking.movie_name), st, 4);
+		sq_copy_text(cmd->booking.screen_name, sizeof(cmd->booking.screen_name), st, 5);
 		sq_done(st);
 	}
 	cmd->outcome =
@@ -99,6 +109,7 @@ static int sq_show_check(struct sq_conn *c, struct store_cmd *cmd, int64_t now, 
 struct sq_cart {
 	int64_t id; /* 0 when there is no live cart */
 	int64_t created_at, expires_at;
+	char reference[BOOKING_REF_SIZE];
 };
 
 /* Frees the seats of a booking (HELD only, or all of them), recording the
@@ -145,20 +156,25 @@ static int sq_cart_get(struct sq_conn *c, struct store_cmd *cmd, int64_t user_id
 	int64_t id = sqlite3_column_int64(st, 0);
 	int64_t created = sqlite3_column_int64(st, 1);
 	int64_t expires = sqlite3_column_int64(st, 2);
-	sq_done(st);
 	if (holdrule_booking_status(BOOKING_STAGED, expires, now) == BOOKING_STAGED) {
 		cart->id = id;
 		cart->created_at = created;
 		cart->expires_at = expires;
+		sq_copy_text(cart->reference, sizeof(cart->reference), st, 3);
+		sq_done(st);
 		return 0;
 	}
+	sq_done(st);
 	if (sq_run(c, SQ_CART_EXPIRE, SQ_I64 SQ_I64, id, now) < 0)
 		return -1;
 	return sq_free_booking_seats(c, cmd, id, cmd->show_id, 1) < 0 ? -1 : 0;
 }
 
+/* Creates the user's cart, with the total it will have once every seat
+ * of the command is in it (a command that falls short is rolled back, or
+ * corrects it with sq_cart_refresh). */
 static int sq_cart_create(struct sq_state *s, struct store_cmd *cmd, int64_t user_id, int64_t now,
-                          struct sq_cart *cart)
+                          int total, struct sq_cart *cart)
 {
 	struct sq_conn *c = s->writer_conn;
 	int64_t expires =
@@ -168,8 +184,8 @@ static int sq_cart_create(struct sq_state *s, struct store_cmd *cmd, int64_t use
 	for (int attempt = 0; attempt < SQ_REF_ATTEMPTS; attempt++) {
 		if (booking_ref_new(sq_random, s, ref) != 0)
 			return -1;
-		int n = sq_run(c, SQ_CART_INSERT, SQ_I64 SQ_I64 "%s" SQ_I64 SQ_I64, cmd->show_id,
-		               user_id, ref, now, expires);
+		int n = sq_run(c, SQ_CART_INSERT, SQ_I64 SQ_I64 "%s" SQ_I64 SQ_I64 "%d",
+		               cmd->show_id, user_id, ref, now, expires, total);
 		if (n < 0)
 			return -1;
 		if (n == 0)
@@ -177,15 +193,16 @@ static int sq_cart_create(struct sq_state *s, struct store_cmd *cmd, int64_t use
 		cart->id = sqlite3_last_insert_rowid(c->db);
 		cart->created_at = now;
 		cart->expires_at = expires;
+		memcpy(cart->reference, ref, sizeof(cart->reference));
 		return 0;
 	}
 	return -1;
 }
 
 /* Moves the cart's expiry when a hold added seats: the rule of
- * holdrule_expiry, never earlier than it was (the clock may step back). */
-static int sq_cart_refresh(struct sq_state *s, const struct sq_cart *cart, int64_t held,
-                           int64_t now)
+ * holdrule_expiry, never earlier than it was (the clock may step back);
+ * cart->expires_at follows. */
+static int sq_cart_refresh(struct sq_state *s, struct sq_cart *cart, int64_t held, int64_t now)
 {
 	struct sq_conn *c = s->writer_conn;
 	int64_t expires =
@@ -199,7 +216,44 @@ static int sq_cart_refresh(struct sq_state *s, const struct sq_cart *cart, int64
 	if (expires != cart->expires_at &&
 	    sq_run(c, SQ_CART_SEATS_REFRESH, SQ_I64 SQ_I64, cart->id, expires) < 0)
 		return -1;
+	cart->expires_at = expires;
 	return 0;
+}
+
+/* Fills cmd->booking with the cart as the command leaves it, from what
+ * the writer knows instead of reading it back: the same fields as
+ * sq_load_booking (sq_show_check filled the show's). The seats of a new
+ * cart are the ones it took (seats, n); an older cart's are read. */
+static int sq_cart_answer(struct sq_conn *c, struct store_cmd *cmd, const struct sq_cart *cart,
+                          enum booking_status status, int64_t now, const struct seat *seats, int n)
+{
+	struct booking *b = &cmd->booking;
+
+	memcpy(b->reference, cart->reference, sizeof(b->reference));
+	memcpy(b->username, cmd->username, sizeof(b->username));
+	b->created_at = cart->created_at;
+	b->expires_at = status == BOOKING_STAGED ? cart->expires_at : 0;
+	b->confirmed_at = status == BOOKING_CONFIRMED ? now : 0;
+	b->cancelled_at = 0;
+	b->status = holdrule_booking_status(status, b->expires_at, now);
+	if (b->status != BOOKING_STAGED)
+		b->expires_at = 0;
+	if (seats == NULL)
+		return sq_booking_seats(c, cart->id, b);
+	memcpy(b->seats, seats, (size_t)n * sizeof(*seats));
+	b->nseats = n;
+	seat_sort(b->seats, (size_t)n);
+	return 0;
+}
+
+/* The number of different seats in a sorted list. */
+static int sq_distinct_seats(const struct seat *seats, int n)
+{
+	int k = n > 0;
+
+	for (int i = 1; i < n; i++)
+		k += seat_compare(&seats[i - 1], &seats[i]) != 0;
+	return k;
 }
 
 /* Holds cmd->seats for the user. The seats have been validated for shape;
@@ -210,7 +264,7 @@ int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	struct holdrule_show sh;
 	struct sq_cart cart;
 	int64_t user_id, held;
-	int added = 0;
+	int added = 0, total = 0;
 	struct seat added_seats[BOOKING_SEATS_MAX];
 
 	int rc = sq_show_check(c, cmd, now, HOLDRULE_CHECK_BOOKABLE | HOLDRULE_CHECK_SEATS, &sh);
@@ -220,8 +274,14 @@ int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 		return -1;
 	if (sq_cart_get(c, cmd, user_id, now, &cart) != 0)
 		return -1;
-	if (cart.id == 0 && sq_cart_create(s, cmd, user_id, now, &cart) != 0)
-		return -1;
+	/* A new cart holds exactly the seats this command takes: it is created
+	 * with their total, and neither counted nor refreshed after. */
+	int fresh = cart.id == 0;
+	if (fresh) {
+		total = sq_distinct_seats(cmd->seats, cmd->nseats);
+		if (sq_cart_create(s, cmd, user_id, now, total, &cart) != 0)
+			return -1;
+	}
 
 	for (int i = 0; i < cmd->nseats; i++) {
 		const struct seat *seat = &cmd->seats[i];
@@ -249,7 +309,9 @@ int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 		cmd->outcome = OUTCOME_SEATS_UNAVAILABLE;
 		return 0;
 	}
-	if (sq_count(c, SQ_CART_COUNT, cart.id, &held) != 0)
+	if (fresh)
+		held = added;
+	else if (sq_count(c, SQ_CART_COUNT, cart.id, &held) != 0)
 		return -1;
 	if (held > s->cfg.max_seats_per_user) {
 		cmd->outcome = OUTCOME_HOLD_LIMIT_EXCEEDED;
@@ -264,9 +326,10 @@ int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 			return -1;
 	}
 	/* A hold that adds a seat refreshes the cart, up to the cap. */
-	if (added > 0 && sq_cart_refresh(s, &cart, held, now) != 0)
+	if (added > 0 && (!fresh || held != total) && sq_cart_refresh(s, &cart, held, now) != 0)
 		return -1;
-	if (sq_load_booking(c, cart.id, now, &cmd->booking) != 0)
+	if (sq_cart_answer(c, cmd, &cart, BOOKING_STAGED, now, fresh ? added_seats : NULL, added) !=
+	    0)
 		return -1;
 	cmd->outcome = OUTCOME_OK;
 	return 0;
@@ -350,29 +413,22 @@ int sq_do_confirm(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	int64_t user_id, retry_id;
 	int rc;
 
-	/* Bookable is checked after the retry test: a confirmed booking
-	 * answers its retry even once the show has started. */
 	rc = sq_show_check(c, cmd, now, HOLDRULE_CHECK_SEATS, &sh);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
 	if (sq_user_id(s, cmd->username, now, &user_id) != 0)
 		return -1;
-	rc = sq_confirm_retry(c, cmd, user_id, &retry_id);
-	if (rc < 0)
+	/* A retried confirm is looked for only when booking the seats fails,
+	 * so that a first confirm pays no lookup per seat: a seat can be
+	 * booked only while HELD in the live cart, so a retry (every seat
+	 * already BOOKED) books nothing here. Bookable is checked after the
+	 * retry test: a confirmed booking answers its retry even once the
+	 * show has started. */
+	int bookable = holdrule_show_bookable(&sh, now);
+	memset(&cart, 0, sizeof(cart));
+	if (bookable && sq_cart_get(c, cmd, user_id, now, &cart) != 0)
 		return -1;
-	if (rc == 1) {
-		if (sq_load_booking(c, retry_id, now, &cmd->booking) != 0)
-			return -1;
-		cmd->outcome = OUTCOME_OK;
-		return 0;
-	}
-	if (!holdrule_show_bookable(&sh, now)) {
-		cmd->outcome = OUTCOME_SHOW_NOT_BOOKABLE;
-		return 0;
-	}
-	if (sq_cart_get(c, cmd, user_id, now, &cart) != 0)
-		return -1;
-	for (int i = 0; i < cmd->nseats; i++) {
+	for (int i = 0; bookable && i < cmd->nseats; i++) {
 		const struct seat *seat = &cmd->seats[i];
 		if (cart.id == 0) {
 			sq_bad_add(cmd, *seat);
@@ -388,8 +444,18 @@ int sq_do_confirm(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 		         0)
 			return -1;
 	}
-	if (cmd->nbad > 0) {
-		cmd->outcome = OUTCOME_SEATS_NOT_HELD;
+	if (!bookable || cmd->nbad > 0) {
+		rc = sq_confirm_retry(c, cmd, user_id, &retry_id);
+		if (rc < 0)
+			return -1;
+		if (rc == 1) {
+			cmd->nbad = 0;
+			if (sq_load_booking(c, retry_id, now, &cmd->booking) != 0)
+				return -1;
+			cmd->outcome = OUTCOME_OK;
+			return 0;
+		}
+		cmd->outcome = bookable ? OUTCOME_SEATS_NOT_HELD : OUTCOME_SHOW_NOT_BOOKABLE;
 		return 0;
 	}
 	/* The cart's seats that were not listed go back on sale. */
@@ -399,7 +465,7 @@ int sq_do_confirm(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 		return -1;
 	if (sq_run(c, SQ_BOOKING_CONFIRM, SQ_I64 SQ_I64 "%d", cart.id, now, cmd->nseats) != 1)
 		return -1;
-	if (sq_load_booking(c, cart.id, now, &cmd->booking) != 0)
+	if (sq_cart_answer(c, cmd, &cart, BOOKING_CONFIRMED, now, NULL, 0) != 0)
 		return -1;
 	cmd->outcome = OUTCOME_OK;
 	return 0;

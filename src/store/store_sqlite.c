@@ -225,6 +225,18 @@ static int sq_open(const struct store_config *cfg, struct store_listener *listen
 	}
 	snprintf(s->path, sizeof(s->path), "%s", path);
 	s->writer_conn = sq_conn_open(s->path);
+	/* The writer's savepoint journals: with temp_store=MEMORY SQLite keeps
+	 * them in 1 KiB chunks, a malloc and a free per KiB of every page a
+	 * command first touches (~20 % of a hold's instructions, callgrind);
+	 * with temp files allowed it keeps them in memory in one 64 KiB chunk
+	 * and spills only a larger one (show creation) to an unsynced temp
+	 * file. Durability is the WAL's and does not change. */
+	if (s->writer_conn != NULL && sqlite3_exec(s->writer_conn->db, "PRAGMA temp_store = FILE;",
+	                                           NULL, NULL, NULL) != SQLITE_OK) {
+		sq_log(s->writer_conn->db, "temp_store");
+		sq_close(s);
+		return STORE_ERR;
+	}
 	if (s->writer_conn == NULL || sq_migrate(s->writer_conn) != 0) {
 		sq_close(s);
 		return STORE_ERR;
