@@ -103,6 +103,8 @@ int sq_do_cancel_show(struct sq_state *s, struct store_cmd *cmd)
 {
 	int n = sq_run(s->writer_conn, SQ_SHOW_CANCEL, SQ_I64, cmd->show_id);
 
+	/* The writer's cached row of the show is no longer so. */
+	sq_wcache_forget_show(s->writer_conn->wcache, cmd->show_id);
 	if (n < 0)
 		return -1;
 	cmd->created_id = cmd->show_id;

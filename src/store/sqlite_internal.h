@@ -7,6 +7,7 @@
  *   sqlite_write.c    hold, hold-best, confirm, release, cancel, expiry
  *   sqlite_admin.c    screens, movies, shows
  *   sqlite_idem.c     Idempotency-Key records
+ *   sqlite_wcache.c   the writer's caches of user ids and show rows
  *   sqlite_read.c     the reads, booking rows, verify
  *   sqlite_migrate.c  the schema migrations
  *
@@ -20,6 +21,7 @@
 #include <sqlite3.h>
 #include <stdint.h>
 
+#include "core/holdrule.h"
 #include "store/backend.h"
 #include "store/cmdqueue.h"
 #include "store/store.h"
@@ -91,16 +93,20 @@ enum sq_stmt_id {
 	SQ_IDEM_DELETE,
 	SQ_IDEM_INSERT,
 	SQ_IDEM_EXPIRE,
+	SQ_DATA_VERSION,
 	SQ_STMT_COUNT
 };
 
 extern const char *const sq_sql[SQ_STMT_COUNT];
+
+struct sq_wcache;
 
 /* One connection with its cached prepared statements (prepared once, on
  * first use, kept until the connection closes). */
 struct sq_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[SQ_STMT_COUNT];
+	struct sq_wcache *wcache; /* the writer's connection only (else NULL) */
 	struct sq_conn *next_free;
 	struct sq_conn *next_all;
 };
@@ -210,6 +216,36 @@ int sq_do_cancel_show(struct sq_state *s, struct store_cmd *cmd);
 int sq_idem_lookup(struct sq_state *s, struct store_cmd *cmd, int64_t now);
 /* Builds the command's answer and keeps it with the write: 0 or -1. */
 int sq_idem_store(struct sq_state *s, struct store_cmd *cmd, int64_t now);
+
+/* ---- sqlite_wcache.c (writer thread) ---- */
+
+/* A show's row as sq_show_check uses it. */
+struct sq_wc_show {
+	int64_t id; /* 0: empty */
+	struct holdrule_show sh;
+	char movie_name[NAME_MAX_LEN + 1];
+	char screen_name[NAME_MAX_LEN + 1];
+};
+
+struct sq_wcache *sq_wcache_new(void);
+void sq_wcache_free(struct sq_wcache *w);
+/* At the start of a batch's transaction: forgets every entry when another
+ * connection wrote the file since the last batch. 0 or -1. */
+int sq_wcache_begin(struct sq_conn *c, struct sq_wcache *w);
+/* Before a command: the mark to drop what it learned if it rolls back. */
+size_t sq_wcache_mark(const struct sq_wcache *w);
+void sq_wcache_drop(struct sq_wcache *w, size_t mark);
+/* After COMMIT: what the batch learned becomes usable. */
+void sq_wcache_commit(struct sq_wcache *w);
+/* 1 and the id when the user is cached, else 0. */
+int sq_wcache_user(const struct sq_wcache *w, const char *name, int64_t *id);
+/* Notes a user row read or written in the open transaction. */
+void sq_wcache_learn_user(struct sq_wcache *w, const char *name, int64_t id);
+/* The cached row of a show, or NULL. */
+const struct sq_wc_show *sq_wcache_show(const struct sq_wcache *w, int64_t id);
+void sq_wcache_learn_show(struct sq_wcache *w, const struct sq_wc_show *show);
+/* A show whose row changes (cancelled): dropped, pending or not. */
+void sq_wcache_forget_show(struct sq_wcache *w, int64_t id);
 
 /* ---- sqlite_migrate.c ---- */
 

@@ -147,4 +147,5 @@ const char *const sq_sql[SQ_STMT_COUNT] = {
     [SQ_IDEM_INSERT] = "INSERT INTO idempotency(key, request, status_code, body, created_at) "
                        "VALUES (?1, ?2, ?3, ?4, ?5)",
     [SQ_IDEM_EXPIRE] = "DELETE FROM idempotency WHERE created_at <= ?1",
+    [SQ_DATA_VERSION] = "PRAGMA data_version",
 };

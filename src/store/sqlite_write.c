@@ -49,12 +49,15 @@ static int sq_user_id(struct sq_state *s, const char *username, int64_t now, int
 	char guid[37];
 	int rc;
 
+	if (sq_wcache_user(c->wcache, username, id))
+		return 0;
 	rc = sq_row(c, &st, SQ_USER_GET, "%s", username);
 	if (rc < 0)
 		return -1;
 	if (rc == 1) {
 		*id = sqlite3_column_int64(st, 0);
 		sq_done(st);
+		sq_wcache_learn_user(c->wcache, username, *id);
 		return 0;
 	}
 	if (sq_random(s, r, sizeof(r)) != 0)
@@ -72,6 +75,7 @@ static int sq_user_id(struct sq_state *s, const char *username, int64_t now, int
 	if (sq_run(c, SQ_USER_INSERT, "%s%s" SQ_I64, username, guid, now) != 1)
 		return -1;
 	*id = sqlite3_last_insert_rowid(c->db);
+	sq_wcache_learn_user(c->wcache, username, *id);
 	return 0;
 }
 
@@ -79,27 +83,41 @@ static int sq_user_id(struct sq_state *s, const char *username, int64_t now, int
  * of core/holdrule.h. Returns 1 when a check refused the command (its
  * outcome set), 0 to go on, -1 on a storage error. Sorts the seats when
  * it checks them. Fills the show's fields of cmd->booking, so that a
- * write can answer without reading its booking back. */
+ * write can answer without reading its booking back. The row comes from
+ * the writer's cache when it is there (sqlite_wcache.c). */
 static int sq_show_check(struct sq_conn *c, struct store_cmd *cmd, int64_t now, unsigned checks,
                          struct holdrule_show *sh)
 {
-	sqlite3_stmt *st;
-	int rc = sq_row(c, &st, SQ_SHOW_FOR_WRITE, SQ_I64, cmd->show_id);
+	const struct sq_wc_show *known = sq_wcache_show(c->wcache, cmd->show_id);
+	struct sq_wc_show row;
 
-	memset(sh, 0, sizeof(*sh));
-	if (rc < 0)
-		return -1;
-	if (rc == 1) {
-		sh->exists = true;
-		sh->active = strcmp((const char *)sqlite3_column_text(st, 0), "ACTIVE") == 0;
-		sh->show_time = sqlite3_column_int64(st, 1);
-		sh->rows = sqlite3_column_int(st, 2);
-		sh->seats_per_row = sqlite3_column_int(st, 3);
+	if (known == NULL) {
+		sqlite3_stmt *st;
+		int rc = sq_row(c, &st, SQ_SHOW_FOR_WRITE, SQ_I64, cmd->show_id);
+		memset(&row, 0, sizeof(row));
+		if (rc < 0)
+			return -1;
+		if (rc == 1) {
+			row.id = cmd->show_id;
+			row.sh.exists = true;
+			row.sh.active =
+			    strcmp((const char *)sqlite3_column_text(st, 0), "ACTIVE") == 0;
+			row.sh.show_time = sqlite3_column_int64(st, 1);
+			row.sh.rows = sqlite3_column_int(st, 2);
+			row.sh.seats_per_row = sqlite3_column_int(st, 3);
+			sq_copy_text(row.movie_name, sizeof(row.movie_name), st, 4);
+			sq_copy_text(row.screen_name, sizeof(row.screen_name), st, 5);
+			sq_done(st);
+			sq_wcache_learn_show(c->wcache, &row);
+		}
+		known = &row;
+	}
+	*sh = known->sh;
+	if (sh->exists) {
 		cmd->booking.show_id = cmd->show_id;
 		cmd->booking.show_time = sh->show_time;
-		sq_copy_text(cmd->booking.movie_name, sizeof(cmd->booking.movie_name), st, 4);
-		sq_copy_text(cmd->booking.screen_name, sizeof(cmd->booking.screen_name), st, 5);
-		sq_done(st);
+		memcpy(cmd->booking.movie_name, known->movie_name, sizeof(known->movie_name));
+		memcpy(cmd->booking.screen_name, known->screen_name, sizeof(known->screen_name));
 	}
 	cmd->outcome =
 	    holdrule_check_show(sh, checks, now, cmd->seats, cmd->nseats, cmd->bad, &cmd->nbad);

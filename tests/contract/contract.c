@@ -1285,6 +1285,56 @@ static void test_cancel_show(void **state)
 	contract_done(c);
 }
 
+/* A show that took holds (so a backend may have its row at hand) and is
+ * then cancelled takes no more holds or confirms. */
+static void test_cancel_show_after_holds(void **state)
+{
+	struct fx *f = *state;
+	const struct contract_show *s = contract_show_new(f, 2, 4, TEST_DAY_MS);
+	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
+
+	contract_hold_ok(f, alice, s->id, "A1", NULL);
+	contract_hold_ok(f, bob, s->id, "A2", NULL);
+	contract_cancel_show_ok(f, s->id);
+	struct store_cmd *c = op_hold(f, bob, s->id, "A3");
+	assert_refused(c, OUTCOME_SHOW_NOT_BOOKABLE, "");
+	contract_done(c);
+	c = op_confirm(f, alice, s->id, "A1");
+	assert_refused(c, OUTCOME_SHOW_NOT_BOOKABLE, "");
+	contract_done(c);
+}
+
+/* A refused hold by a new user leaves no user behind, and nothing of it
+ * is remembered: the next new user and then the refused one each get a
+ * booking of their own (their ids must not be mixed up). */
+static void test_refused_new_user(void **state)
+{
+	struct fx *f = *state;
+	const struct contract_show *s = contract_show_new(f, 2, 4, TEST_DAY_MS);
+	const char *alice = contract_user(f, "alice"), *carol = contract_user(f, "carol");
+	const char *dave = contract_user(f, "dave");
+	struct booking *list;
+
+	contract_hold_ok(f, alice, s->id, "A1", NULL);
+	struct store_cmd *c = op_hold(f, carol, s->id, "A1");
+	assert_refused(c, OUTCOME_SEATS_UNAVAILABLE, "A1");
+	contract_done(c);
+	contract_hold_ok(f, dave, s->id, "A2", NULL);
+	contract_hold_ok(f, carol, s->id, "A3", NULL);
+	contract_confirm_ok(f, carol, s->id, "A3", NULL);
+	assert_int_equal(contract_user_bookings(f, dave, &list), 1);
+	assert_string_equal(list[0].username, dave);
+	assert_int_equal(list[0].status, BOOKING_STAGED);
+	assert_int_equal(list[0].nseats, 1);
+	assert_int_equal(list[0].seats[0].number, 2);
+	free(list);
+	assert_int_equal(contract_user_bookings(f, carol, &list), 1);
+	assert_string_equal(list[0].username, carol);
+	assert_int_equal(list[0].status, BOOKING_CONFIRMED);
+	assert_int_equal(list[0].seats[0].number, 3);
+	free(list);
+}
+
 /* Release: seats outside the screen are refused before the cart is looked
  * at, and nothing changes; a whole-cart release lists no seats to check. */
 static void test_release_unknown_seats(void **state)
@@ -3089,6 +3139,8 @@ static const struct CMUnitTest contract_tests[] = {
     CONTRACT_TEST(test_create_show_time_rules),
     CONTRACT_TEST(test_create_show_screen_busy),
     CONTRACT_TEST(test_cancel_show),
+    CONTRACT_TEST(test_cancel_show_after_holds),
+    CONTRACT_TEST(test_refused_new_user),
     CONTRACT_TEST(test_release_unknown_seats),
     CONTRACT_TEST(test_idempotency_outcomes),
     CONTRACT_TEST(test_hold),
