@@ -41,7 +41,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LUA = os.path.join(ROOT, "bench", "lua")
 TOKEN = "bench-token"
 SCENARIOS = ["healthz", "map", "browse", "hold", "pair", "paced", "book", "onsale",
-             "contention", "stadium", "lowconc", "pgbench"]
+             "contention", "holdbest", "stadium", "lowconc", "pgbench"]
+HOLDBEST_CLIENTS = 100
+HOLDBEST_ROWS, HOLDBEST_PER_ROW = 200, 500  # a 100,000-seat show
 ONSALE_USERS = 10000
 ONSALE_SEATS = 500  # 20 rows x 25
 CONTENTION_CLIENTS = 1000
@@ -565,6 +567,8 @@ def run_backend(name, db, nodes_n, opts, pg=None):
                                 "ratio": w_same / w_diff}
             PROGRESS.end(name + " contention", "1000 on one seat %.3f s, on 1000 seats %.3f s (%.2fx)"
                          % (w_same, w_diff, w_same / w_diff))
+        if want("holdbest"):
+            res["extra"]["holdbest"] = holdbest(a, opts, name)
         if want("lowconc"):
             first = big_shows(1)
             r = run_wrk(name + " 16 clients", urls[:1], "writes.lua",
@@ -593,6 +597,62 @@ def run_backend(name, db, nodes_n, opts, pg=None):
         for n_ in nodes:
             n_.stop()
     return res
+
+
+def probe_median(samples):
+    return pctl([lat for _, lat, st in samples if st == 200], 50)
+
+
+def holdbest(node, opts, name):
+    """Issue 12's acceptance: the median of holds on a small show (one
+    probe request every 50 ms) with nothing else running, while
+    HOLDBEST_CLIENTS hold-best clients work a 100,000-seat show, and, for
+    reference, while as many clients hold seats they name on that show."""
+    other = node.new_show(10, 20, "Other")
+    big = node.new_show(HOLDBEST_ROWS, HOLDBEST_PER_ROW, "Stadium best")
+    named = node.new_show(HOLDBEST_ROWS, HOLDBEST_PER_ROW, "Stadium named")
+    for i in range(0, 3000, 7):  # a map with every state, as on a real sale
+        node.call("POST", "/api/bookings/hold", {
+            "username": "hb%d" % (i % 90), "showId": big,
+            "seats": ["%s%d" % (row_letters(i // HOLDBEST_PER_ROW), i % HOLDBEST_PER_ROW + 1)]})
+
+    def probe(i):
+        return ("POST", "/api/bookings/hold",
+                json.dumps({"username": "hbp%d" % i, "showId": other,
+                            "seats": ["%s%d" % (row_letters(i // 20 % 10), i % 20 + 1)]}))
+
+    def release_probe():  # the probe's show must not fill up between phases
+        for i in range(200):
+            node.call("POST", "/api/bookings/release", {"username": "hbp%d" % i, "showId": other})
+
+    label = name + " holdbest"
+    pr = Probe(node.url, probe)
+    pr.start()
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < opts.duration:
+        PROGRESS.show(label + " idle", time.monotonic() - t0, opts.duration)
+        time.sleep(0.2)
+    idle = pr.finish()
+    release_probe()
+    ref = run_wrk(label + " named", [node.url], "writes.lua",
+                  ["hold", named, 1, HOLDBEST_ROWS, HOLDBEST_PER_ROW, 0, 1, opts.threads], opts,
+                  conns=HOLDBEST_CLIENTS, probe=probe, adjacent_ref=False)
+    release_probe()
+    best = run_wrk(label + " best", [node.url], "best.lua", [big, 2], opts,
+                   conns=HOLDBEST_CLIENTS, probe=probe, adjacent_ref=False)
+    m_idle, m_ref, m_best = (probe_median(idle), probe_median(ref.pop("probe")),
+                             probe_median(best.pop("probe")))
+    r = {"clients": HOLDBEST_CLIENTS, "seats": HOLDBEST_ROWS * HOLDBEST_PER_ROW,
+         "probe_p50_idle_ms": m_idle, "probe_p50_named_ms": m_ref, "probe_p50_best_ms": m_best,
+         "best_over_idle": m_best / m_idle if m_idle else None,
+         "best_over_named": m_best / m_ref if m_ref else None,
+         "best_rps": best["rps"], "best_statuses": best["statuses"],
+         "named_rps": ref["rps"], "named_statuses": ref["statuses"]}
+    PROGRESS.end(label, "other show's hold p50: idle %.2f ms, under %d named holds %.2f ms, "
+                 "under %d hold-best %.2f ms (%.2fx idle, %.2fx named); %.0f hold-best/s"
+                 % (m_idle, HOLDBEST_CLIENTS, m_ref, HOLDBEST_CLIENTS, m_best,
+                    r["best_over_idle"] or 0, r["best_over_named"] or 0, best["rps"]))
+    return r
 
 
 def stadium(node, opts, name):
@@ -781,6 +841,14 @@ def report(results, opts):
                 lc["p50_ms"], lc["p99_ms"],
                 "; fsync probe p50 %.3f ms -> %.1fx" % (f["p50_ms"], lc["p50_ms"] / f["p50_ms"])
                 if f else ""))
+        hb = res["extra"].get("holdbest")
+        if hb:
+            ex.append("holdbest (%d clients on %d seats, %.0f hold-best/s): another show's hold "
+                      "p50 idle %.2f ms, under %d holds of named seats %.2f ms, under hold-best "
+                      "%.2f ms = %.2fx idle, %.2fx named (target <= 2x)" % (
+                          hb["clients"], hb["seats"], hb["best_rps"], hb["probe_p50_idle_ms"],
+                          hb["clients"], hb["probe_p50_named_ms"], hb["probe_p50_best_ms"],
+                          hb["best_over_idle"] or 0, hb["best_over_named"] or 0))
         st = res["extra"].get("stadium")
         if st:
             ex.append("stadium (50,000 seats, %d bytes): boxoffice %.0f req/s, nginx %.0f req/s: "

@@ -30,6 +30,11 @@ void api_metrics_count_seatmap(struct api_metrics *m, int hit)
 	                          memory_order_relaxed);
 }
 
+void api_metrics_count_repick(struct api_metrics *m)
+{
+	atomic_fetch_add_explicit(&m->hold_best_repicks, 1, memory_order_relaxed);
+}
+
 void api_metrics_count_expired(struct api_metrics *m, int64_t n)
 {
 	atomic_fetch_add_explicit(&m->holds_expired, n, memory_order_relaxed);
@@ -115,5 +120,10 @@ void api_metrics_write(const struct api_metrics *m, struct store *st, struct jbu
 	                    "Seat maps served from the cache.", &m->seatmap_hits);
 	api_metrics_counter(b, "boxoffice_seatmap_cache_misses_total",
 	                    "Seat maps built from storage.", &m->seatmap_misses);
+	api_metrics_counter(
+	    b, "boxoffice_hold_best_repicks_total",
+	    "Hold-best seats chosen again because another write took the picked ones "
+	    "first.",
+	    &m->hold_best_repicks);
 	api_metrics_durability(st, b);
 }

@@ -18,12 +18,15 @@ struct api_metrics {
 	atomic_llong writes[API_METRICS_OPS][OUTCOME_COUNT]; /* answered writes */
 	atomic_llong holds_expired;                          /* by this node's sweeper */
 	atomic_llong seatmap_hits, seatmap_misses;
+	atomic_llong hold_best_repicks; /* picked seats taken first: picked again */
 };
 
 /* Counts an answered write. */
 void api_metrics_count_write(struct api_metrics *m, const struct store_cmd *cmd);
 /* Counts one seat-map answer, from the cache (hit) or from storage. */
 void api_metrics_count_seatmap(struct api_metrics *m, int hit);
+/* Counts a hold-best whose picked seats another write took first. */
+void api_metrics_count_repick(struct api_metrics *m);
 /* Counts the holds a committed expire-due command gave back. */
 void api_metrics_count_expired(struct api_metrics *m, int64_t n);
 

@@ -134,6 +134,29 @@ void api_pending_drop(struct api_pending *p)
 	free(p);
 }
 
+/* A hold-best whose picked seats another write took first is picked again
+ * and resubmitted (store_pick); after STORE_PICK_ATTEMPTS the store picks
+ * itself. Returns 1 when p went back to the store. */
+static int api_pending_repick(struct api_pending *p)
+{
+	struct store_cmd *cmd = &p->cmd;
+
+	if (!cmd->pick_conflict)
+		return 0;
+	api_metrics_count_repick(&p->api->metrics);
+	if (++p->picks < STORE_PICK_ATTEMPTS)
+		store_pick(p->api->store, cmd);
+	else
+		store_unpick(cmd);
+	http_suspend(p->req);
+	if (store_submit(p->api->store, cmd) != 0) {
+		cmd->pick_conflict = false;
+		cmd->outcome = OUTCOME_UNAVAILABLE;
+		http_resume(p->req);
+	}
+	return 1;
+}
+
 void api_pending_answer(struct api_pending *p)
 {
 	struct store_cmd *cmd = &p->cmd;
@@ -141,6 +164,8 @@ void api_pending_answer(struct api_pending *p)
 	char *body;
 	size_t len;
 
+	if (api_pending_repick(p))
+		return;
 	api_pending_release_key(p);
 	api_metrics_count_write(&p->api->metrics, cmd);
 	api_limits_note(p->api, p->req, cmd);
@@ -206,6 +231,9 @@ void api_submit(struct api_pending *p)
 	p->cmd.done = api_pending_done;
 	p->cmd.arg = p;
 	http_set_user_data(p->req, p, api_pending_free);
+	/* A hold-best's seats are chosen here, not in the store's writer. */
+	if (p->cmd.op == STORE_OP_HOLD_BEST)
+		store_pick(p->api->store, &p->cmd);
 	/* Suspend first: the store may finish before this function returns. */
 	http_suspend(p->req);
 	if (store_submit(p->api->store, &p->cmd) != 0) {

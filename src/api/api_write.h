@@ -29,6 +29,7 @@ struct api_pending {
 	struct api *api;
 	struct http_request *req;
 	int inflight;  /* its Idempotency-Key is in api->keys */
+	int picks;     /* hold-best: times its seats were picked again */
 	char *request; /* method, path and body, for the idempotency record */
 	struct store_cmd cmd;
 };

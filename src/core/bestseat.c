@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 enum {
 	BESTSEAT_ROW_WEIGHT = 1,  /* weight of the squared row distance */
@@ -62,19 +63,87 @@ static bool bestseat_better(const struct bestseat_block *cand, const struct best
 		return true;
 	if (cand->gap != best->gap)
 		return !cand->gap;
-	/* Rows and seats are scanned front to back, left to right, so keeping
-	 * the earlier block on a tie picks the front row, then the left. */
-	return cand->score < best->score;
+	if (cand->score != best->score)
+		return cand->score < best->score;
+	/* A tie goes to the front row, then the left: rows are not scanned in
+	 * that order (bestseat_pick), seats within a row are. */
+	return cand->row < best->row;
 }
 
-/* Offers every block of len adjacent free seats in one row to best. */
+/* Whether no block of row can beat best: every block of it scores at
+ * least the row's own distance squared, so once best strands nothing
+ * and scores less (or as much, from a row further front), the rest of
+ * the rows, scanned by distance from the middle, cannot win either. */
+static bool bestseat_row_hopeless(int row, int rows, const struct bestseat_block *best)
+{
+	int64_t dr = bestseat_row_distance(row, rows);
+	int64_t floor = BESTSEAT_ROW_WEIGHT * dr * dr;
+
+	if (!best->found || best->gap)
+		return false;
+	return floor > best->score || (floor == best->score && row > best->row);
+}
+
+/* The first index from i on (below end) whose seat is free, or end: taken
+ * stretches (the sold middle of a big show) are skipped 8 seats a time. */
+static int bestseat_skip_taken(const unsigned char *row_free, int i, int end)
+{
+	uint64_t word;
+
+	while (i + 8 <= end) {
+		memcpy(&word, row_free + i, sizeof(word));
+		if (word != 0)
+			break;
+		i += 8;
+	}
+	while (i < end && row_free[i] == 0)
+		i++;
+	return i;
+}
+
+/* The largest m with m * m <= v (v >= 0, small: distances are doubled
+ * seat counts). */
+static int64_t bestseat_isqrt(int64_t v)
+{
+	int64_t lo = 0, hi = 2 * (int64_t)(SEAT_ROWS_MAX + SEAT_NUMBER_MAX);
+
+	while (lo < hi) {
+		int64_t mid = (lo + hi + 1) / 2;
+		if (mid * mid <= v)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* Offers every block of len adjacent free seats in one row to best: only
+ * those that could still beat it, when best strands nothing (a block's
+ * centre must lie within the distance best's score leaves). */
 static void bestseat_scan_row(const unsigned char *row_free, int row, int rows, int seats_per_row,
                               int len, struct bestseat_block *best)
 {
 	int64_t dr = bestseat_row_distance(row, rows);
-	int run = 0;
+	int run = 0, first = 0, last = seats_per_row - len; /* block starts to try */
 
-	for (int i = 0; i < seats_per_row; i++) {
+	if (best->found && !best->gap) {
+		int64_t room = best->score - BESTSEAT_ROW_WEIGHT * dr * dr;
+		if (room < 0)
+			return;
+		/* |2 start + len - seats_per_row| <= m */
+		int64_t m = bestseat_isqrt(room / BESTSEAT_SEAT_WEIGHT);
+		int64_t lo = (int64_t)seats_per_row - len - m,
+		        hi = (int64_t)seats_per_row - len + m;
+		if (lo > 0)
+			first = (int)((lo + 1) / 2);
+		if (hi / 2 < last)
+			last = (int)(hi / 2);
+	}
+	for (int i = first; i < last + len; i++) {
+		if (run == 0)
+			i = bestseat_skip_taken(row_free, i, last + len);
+		if (i >= last + len)
+			break;
 		run = row_free[i] ? run + 1 : 0;
 		if (run < len)
 			continue;
@@ -218,9 +287,21 @@ int bestseat_pick(const unsigned char *free_grid, int rows, int seats_per_row, i
 	    seats_per_row < 1 || seats_per_row > SEAT_NUMBER_MAX || count < 1 ||
 	    count > rows * seats_per_row)
 		return -1;
-	for (int r = 0; r < rows; r++)
-		bestseat_scan_row(bestseat_row(free_grid, r, seats_per_row), r, rows, seats_per_row,
-		                  count, &best);
+	/* Rows by distance from the middle (twice it is d, of the parity of
+	 * rows - 1), the front one of an equidistant pair first: on a show
+	 * with room the best block is found in the first rows and the rest
+	 * are skipped (a 100,000-seat show scans a few rows, not all). */
+	for (int d = (rows - 1) % 2; d <= rows - 1; d += 2) {
+		int front = (rows - 1 - d) / 2, back = (rows - 1 + d) / 2;
+		if (bestseat_row_hopeless(front, rows, &best) &&
+		    bestseat_row_hopeless(back, rows, &best))
+			break;
+		bestseat_scan_row(bestseat_row(free_grid, front, seats_per_row), front, rows,
+		                  seats_per_row, count, &best);
+		if (back != front)
+			bestseat_scan_row(bestseat_row(free_grid, back, seats_per_row), back, rows,
+			                  seats_per_row, count, &best);
+	}
 	if (best.found) {
 		bestseat_write_block(&best, count, out);
 		return 0;

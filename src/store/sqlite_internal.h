@@ -10,6 +10,7 @@
  *   sqlite_wcache.c   the writer's caches of user ids and show rows
  *   sqlite_read.c     the reads, booking rows, verify
  *   sqlite_migrate.c  the schema migrations
+ *   sqlite_grid.c     hold-best's pick outside the writer (per-show grids)
  *
  * Threads: the writer thread alone uses writer_conn and runs the write
  * functions; a reader borrows a connection of its own from the pool. */
@@ -124,6 +125,8 @@ struct sq_state {
 	pthread_t writer;
 	int writer_started;
 	struct cmdqueue queue;
+
+	struct sq_grids *grids; /* sqlite_grid.c */
 };
 
 /* ---- sqlite_conn.c ---- */
@@ -246,6 +249,18 @@ const struct sq_wc_show *sq_wcache_show(const struct sq_wcache *w, int64_t id);
 void sq_wcache_learn_show(struct sq_wcache *w, const struct sq_wc_show *show);
 /* A show whose row changes (cancelled): dropped, pending or not. */
 void sq_wcache_forget_show(struct sq_wcache *w, int64_t id);
+
+/* ---- sqlite_grid.c ---- */
+
+struct sq_grids;
+struct sq_grids *sq_grids_new(void);
+void sq_grids_free(struct sq_grids *g);
+/* store_ops.pick: any thread, never the writer. */
+int sq_pick(void *state, struct store_cmd *cmd);
+/* The writer, after its transaction, for every command of the batch:
+ * patches the grids with a committed command's seat changes and releases
+ * a picked command's pending seats (also for a command never queued). */
+void sq_grid_settle(struct sq_state *s, const struct store_cmd *cmd, int committed);
 
 /* ---- sqlite_migrate.c ---- */
 

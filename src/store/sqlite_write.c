@@ -312,6 +312,13 @@ int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 			added_seats[added++] = *seat;
 			continue;
 		}
+		/* Seats picked outside the writer must all be newly taken:
+		 * the pick saw them free. */
+		if (cmd->picked) {
+			cmd->pick_conflict = true;
+			sq_bad_add(cmd, *seat);
+			continue;
+		}
 		/* Not free: fine only when it is already in this live cart. */
 		sqlite3_stmt *st;
 		int mine = sq_row(c, &st, SQ_SEAT_MINE, SQ_I64 "%d%d" SQ_I64 SQ_I64, cmd->show_id,
@@ -353,7 +360,8 @@ int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	return 0;
 }
 
-/* Picks the best free seats with core/bestseat and holds them. */
+/* Holds the seats store_pick chose (sqlite_grid.c), or picks the best
+ * free seats with core/bestseat from the database and holds them. */
 int sq_do_hold_best(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 {
 	struct sq_conn *c = s->writer_conn;
@@ -365,6 +373,13 @@ int sq_do_hold_best(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	rc = sq_show_check(c, cmd, now, HOLDRULE_CHECK_BOOKABLE, &sh);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
+	if (cmd->picked) {
+		if (cmd->nseats == 0) {
+			cmd->outcome = OUTCOME_SEATS_UNAVAILABLE;
+			return 0;
+		}
+		return sq_do_hold(s, cmd, now);
+	}
 	grid = calloc((size_t)sh.rows * (size_t)sh.seats_per_row, 1);
 	if (grid == NULL)
 		return -1;

@@ -133,6 +133,7 @@ void store_cmd_reset_output(struct store_cmd *cmd)
 	cmd->nchanges = 0;
 	cmd->expired = 0;
 	cmd->replayed = false;
+	cmd->pick_conflict = false;
 	free(cmd->answer_body);
 	cmd->answer_body = NULL;
 	cmd->answer_len = 0;
@@ -194,6 +195,7 @@ static void store_cmd_assert_valid(const struct store_cmd *cmd)
 		break;
 	case STORE_OP_HOLD_BEST:
 		assert(cmd->count >= 1 && cmd->count <= BOOKING_SEATS_MAX);
+		assert(!cmd->picked || cmd->nseats == 0 || cmd->nseats == cmd->count);
 		break;
 	case STORE_OP_CREATE_SCREEN:
 		assert(cmd->rows >= 1 && cmd->rows <= SEAT_ROWS_MAX);
@@ -214,6 +216,19 @@ int store_submit(struct store *st, struct store_cmd *cmd)
 	store_cmd_assert_valid(cmd);
 #endif
 	return st->ops->submit(st->state, cmd);
+}
+
+int store_pick(struct store *st, struct store_cmd *cmd)
+{
+	assert(st != NULL && cmd != NULL && cmd->op == STORE_OP_HOLD_BEST);
+	store_unpick(cmd);
+	return st->ops->pick != NULL ? st->ops->pick(st->state, cmd) : 0;
+}
+
+void store_unpick(struct store_cmd *cmd)
+{
+	cmd->picked = false;
+	cmd->nseats = 0;
 }
 
 int store_active_shows(struct store *st, struct show_summary **out, size_t *n)

@@ -92,8 +92,13 @@ struct store_cmd {
 	int nseats;      /* hold, confirm, release */
 	bool all_seats;  /* release: the whole cart */
 	struct seat seats[BOOKING_SEATS_MAX];
-	int count;                        /* hold-best */
-	bool allow_split;                 /* hold-best */
+	int count;        /* hold-best */
+	bool allow_split; /* hold-best */
+	/* hold-best: seats[0..nseats) were chosen by store_pick outside the
+	 * writer (nseats 0: none fit). The store holds exactly those, all
+	 * newly, or none: then pick_conflict is set (SEATS_UNAVAILABLE, and
+	 * no Idempotency-Key record is kept) and the caller picks again. */
+	bool picked;
 	char reference[BOOKING_REF_SIZE]; /* cancel */
 	char name[NAME_MAX_LEN + 1];      /* create screen / movie */
 	int rows, seats_per_row;          /* create screen */
@@ -126,6 +131,7 @@ struct store_cmd {
 	size_t nchanges;
 	int64_t feed_seq;       /* STORE_OP_NOTIFY from a shared feed: the seq of
 	                         * these changes (all of one show) */
+	bool pick_conflict;     /* hold-best: the picked seats were taken meanwhile */
 	bool replayed;          /* answer_* is a stored answer */
 	unsigned answer_status; /* set when the store built or replayed */
 	char *answer_body;      /* the answer; owned, store_cmd_clear */
@@ -258,6 +264,8 @@ struct store_ops {
 	 * changes (its own too) to the listener as STORE_OP_NOTIFY commands
 	 * with feed_seq set, in seq order per show. */
 	int (*feed_head)(void *state, int64_t show_id, int64_t *seq);
+	/* store_pick (NULL: the backend picks inside its write). */
+	int (*pick)(void *state, struct store_cmd *cmd);
 };
 
 /* Opens the backend named by cfg->url and migrates its schema. */
@@ -273,6 +281,19 @@ const char *store_backend_name(const struct store *st);
 
 /* Queues a write. 0: done will be called. <0: it will not. */
 int store_submit(struct store *st, struct store_cmd *cmd);
+
+/* Hold-best without a slow path in the write: on a backend with one
+ * writer (SQLite), chooses a hold-best command's seats on the calling
+ * thread from the show's in-memory grid and sets cmd->picked; elsewhere,
+ * or when there is nothing to pick from, leaves it unset and the write
+ * picks. A command that comes back with pick_conflict (another write took
+ * a picked seat first) is picked and submitted again; after
+ * STORE_PICK_ATTEMPTS conflicts it goes unpicked (store_unpick) and the
+ * writer decides. Always returns 0: a failed pick is an unpicked command. */
+enum { STORE_PICK_ATTEMPTS = 3 };
+int store_pick(struct store *st, struct store_cmd *cmd);
+/* Makes cmd a hold-best that the write itself picks. */
+void store_unpick(struct store_cmd *cmd);
 
 int store_active_shows(struct store *st, struct show_summary **out, size_t *n);
 int store_show_details(struct store *st, int64_t show_id, struct show_details *out,

@@ -79,8 +79,9 @@ static int sq_run_one(struct sq_state *s, struct store_cmd *cmd)
 			return -1;
 	}
 	/* A refusal's answer is kept too: replaying it is what "exactly
-	 * once" means for the client that retries. */
-	if (keyed && sq_idem_store(s, cmd, now) != 0)
+	 * once" means for the client that retries. Not a pick conflict: the
+	 * command runs again. */
+	if (keyed && !cmd->pick_conflict && sq_idem_store(s, cmd, now) != 0)
 		return -1;
 	return 0;
 }
@@ -140,7 +141,9 @@ static void *sq_writer_main(void *arg)
 		cmdqueue_observe_txn(&s->queue, (double)(t1.tv_sec - t0.tv_sec) +
 		                                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 		for (size_t i = 0; i < n; i++) {
-			if (sq_outcome_commits(batch[i]->outcome))
+			int committed = sq_outcome_commits(batch[i]->outcome);
+			sq_grid_settle(s, batch[i], committed);
+			if (committed)
 				store_listener_tell(s->listener, batch[i]);
 			batch[i]->done(batch[i]);
 		}
@@ -171,8 +174,11 @@ static void sq_stats(void *state, struct store_stats *out)
 static int sq_submit(void *state, struct store_cmd *cmd)
 {
 	struct sq_state *s = state;
+	int rc = cmdqueue_push(&s->queue, cmd);
 
-	return cmdqueue_push(&s->queue, cmd);
+	if (rc != 0)
+		sq_grid_settle(s, cmd, 0); /* its picked seats are free again */
+	return rc;
 }
 
 /* One process owns a SQLite file: nothing to exclude. */
@@ -211,6 +217,7 @@ static void sq_close(void *state)
 	}
 	pthread_mutex_destroy(&s->pool_lock);
 	cmdqueue_destroy(&s->queue);
+	sq_grids_free(s->grids);
 	free(s);
 }
 
@@ -226,7 +233,8 @@ static int sq_open(const struct store_config *cfg, struct store_listener *listen
 	s->cfg = *cfg;
 	s->listener = listener;
 	pthread_mutex_init(&s->pool_lock, NULL);
-	if (cmdqueue_init(&s->queue, SQ_QUEUE_MAX) != 0) {
+	s->grids = sq_grids_new();
+	if (s->grids == NULL || cmdqueue_init(&s->queue, SQ_QUEUE_MAX) != 0) {
 		sq_close(s);
 		return STORE_ERR;
 	}
@@ -282,4 +290,5 @@ const struct store_ops store_sqlite_ops = {
     .verify = sq_verify,
     .exclusive = sq_exclusive,
     .stats = sq_stats,
+    .pick = sq_pick,
 };

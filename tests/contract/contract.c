@@ -1982,6 +1982,118 @@ static void test_hold_best_limit(void **state)
 	contract_done(c);
 }
 
+/* A hold-best command set up as the API makes it, not yet run. */
+static struct store_cmd *contract_best_cmd(const char *user, int64_t show, int count)
+{
+	struct store_cmd *c = contract_cmd(STORE_OP_HOLD_BEST);
+	contract_set_user(c, user);
+	c->show_id = show;
+	c->count = count;
+	return c;
+}
+
+/* Seats chosen outside the writer (store_pick), as the API does: on SQLite
+ * from the show's grid, so two picks in flight choose different seats, and
+ * a pick whose seats another write took first comes back pick_conflict
+ * with nothing done and no Idempotency-Key record, then is picked again;
+ * on PostgreSQL the write picks (nothing is picked outside). Both end with
+ * the seats a one-at-a-time writer would choose. */
+static void test_hold_best_picked(void **state)
+{
+	struct fx *f = *state;
+	const bool outside = strcmp(store_backend_name(f->st), "sqlite") == 0;
+	char key[64];
+	const char *alice = contract_user(f, "alice"), *bob = contract_user(f, "bob");
+	const char *carol = contract_user(f, "carol");
+
+	contract_reopen_idem(f);
+	const struct contract_show *s = contract_show_new(f, 5, 9, TEST_DAY_MS);
+	struct store_cmd *a = contract_best_cmd(alice, s->id, 3);
+	struct store_cmd *b = contract_best_cmd(bob, s->id, 3);
+	assert_int_equal(store_pick(f->st, a), 0);
+	assert_int_equal(store_pick(f->st, b), 0);
+	assert_int_equal(a->picked, outside);
+	assert_int_equal(b->picked, outside);
+	if (outside) {
+		assert_seats(a->seats, a->nseats, "C4 C5 C6");
+		assert_seats(b->seats, b->nseats, "B4 B5 B6"); /* C is pending */
+	}
+	contract_run(f, a);
+	contract_run(f, b);
+	assert_outcome(a, OUTCOME_OK);
+	assert_outcome(b, OUTCOME_OK);
+	assert_seats(a->booking.seats, a->booking.nseats, "C4 C5 C6");
+	assert_seats(b->booking.seats, b->booking.nseats, "B4 B5 B6");
+	assert_changes(b, s->id, SEAT_HELD, "B4 B5 B6");
+	contract_done(a);
+	contract_done(b);
+
+	/* Carol's pick loses its seats to a hold that commits first. */
+	struct store_cmd *c = contract_best_cmd(carol, s->id, 2);
+	snprintf(key, sizeof(key), "%s-best", carol);
+	c->idem_key[0] = '\0';
+	snprintf(c->idem_key, sizeof(c->idem_key), "%s", key);
+	c->idem_request = "hold-best 2";
+	c->idem_request_len = strlen(c->idem_request);
+	c->answer = contract_answer;
+	assert_int_equal(store_pick(f->st, c), 0);
+	assert_int_equal(c->picked, outside);
+	if (outside)
+		assert_seats(c->seats, c->nseats, "D4 D5"); /* front row first: D ties B's row */
+	contract_hold_ok(f, alice, s->id, "D4 D5", NULL);
+	contract_run(f, c);
+	if (outside) {
+		assert_true(c->pick_conflict);
+		assert_outcome(c, OUTCOME_SEATS_UNAVAILABLE);
+		assert_int_equal(c->nchanges, 0);
+		assert_null(c->answer_body); /* nothing kept under the key */
+		assert_int_equal(contract_count_bookings(f, carol), 0);
+		assert_int_equal(store_pick(f->st, c), 0);
+		assert_true(c->picked);
+		contract_run(f, c);
+	}
+	assert_false(c->pick_conflict);
+	assert_outcome(c, OUTCOME_OK);
+	assert_false(c->replayed);
+	assert_int_equal(c->booking.nseats, 2);
+	for (int i = 0; i < 2; i++)
+		assert_false(c->booking.seats[i].row == 3 &&
+		             (c->booking.seats[i].number == 4 || c->booking.seats[i].number == 5));
+	char first[1024];
+	snprintf(first, sizeof(first), "%s", c->answer_body);
+	contract_done(c);
+
+	/* The retry under the key replays the answer of the run that held. */
+	c = contract_best_cmd(carol, s->id, 2);
+	snprintf(c->idem_key, sizeof(c->idem_key), "%s", key);
+	c->idem_request = "hold-best 2";
+	c->idem_request_len = strlen(c->idem_request);
+	c->answer = contract_answer;
+	assert_int_equal(store_pick(f->st, c), 0);
+	struct seat replay_pick[2];
+	memcpy(replay_pick, c->seats, sizeof(replay_pick));
+	contract_run(f, c);
+	assert_outcome(c, OUTCOME_OK);
+	assert_true(c->replayed);
+	assert_string_equal(c->answer_body, first);
+	assert_int_equal(c->nchanges, 0);
+	contract_done(c);
+
+	/* The seats the replay had picked were given back: the next pick
+	 * chooses them again. */
+	struct store_cmd *d = contract_best_cmd(bob, s->id, 2);
+	assert_int_equal(store_pick(f->st, d), 0);
+	if (outside) {
+		assert_true(d->picked);
+		assert_int_equal(d->nseats, 2);
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(seat_compare(&d->seats[i], &replay_pick[i]), 0);
+	}
+	contract_run(f, d);
+	assert_outcome(d, OUTCOME_OK);
+	contract_done(d);
+}
+
 /* ---- tests: confirm --------------------------------------------------- */
 
 static void test_confirm(void **state)
@@ -3157,6 +3269,7 @@ static const struct CMUnitTest contract_tests[] = {
     CONTRACT_TEST(test_hold_best_centre),
     CONTRACT_TEST(test_hold_best_no_room),
     CONTRACT_TEST(test_hold_best_limit),
+    CONTRACT_TEST(test_hold_best_picked),
     CONTRACT_TEST(test_confirm),
     CONTRACT_TEST(test_confirm_retry),
     CONTRACT_TEST(test_confirm_not_held),

@@ -430,13 +430,37 @@ static void fuzz_check_cmd(const struct store_cmd *cmd)
 				FUZZ_CHECK(seat_compare(&cmd->seats[i - 1], &cmd->seats[i]) < 0);
 		}
 	}
-	if (cmd->op == STORE_OP_HOLD_BEST)
+	if (cmd->op == STORE_OP_HOLD_BEST) {
 		FUZZ_CHECK(cmd->count >= 1 && cmd->count <= BOOKING_SEATS_MAX);
+		FUZZ_CHECK(cmd->picked ? cmd->nseats == cmd->count : cmd->nseats == 0);
+	}
 	if (cmd->idem_key[0] != '\0') {
 		size_t n = strlen(cmd->idem_key);
 		FUZZ_CHECK(n <= IDEMPOTENCY_KEY_MAX && fuzz_printable(cmd->idem_key));
 		FUZZ_CHECK(cmd->idem_request != NULL && cmd->idem_request_len > 0);
 	}
+}
+
+/* Hold-best picks as on SQLite (seats chosen before the write) for every
+ * other store byte, and such a command may come back pick_conflict
+ * (store_submit): the API picks again, then lets the store pick. */
+int store_pick(struct store *st, struct store_cmd *cmd)
+{
+	(void)st;
+	store_unpick(cmd);
+	if (fuzz_store_byte % 2 == 0) {
+		for (int i = 0; i < cmd->count; i++)
+			cmd->seats[i] = (struct seat){0, i + 1};
+		cmd->nseats = cmd->count;
+		cmd->picked = true;
+	}
+	return 0;
+}
+
+void store_unpick(struct store_cmd *cmd)
+{
+	cmd->picked = false;
+	cmd->nseats = 0;
 }
 
 int store_submit(struct store *st, struct store_cmd *cmd)
@@ -454,6 +478,9 @@ int store_submit(struct store *st, struct store_cmd *cmd)
 		cmd->nbad = 1;
 		cmd->bad[0] = (struct seat){1, 3};
 	}
+	cmd->pick_conflict = cmd->picked && fuzz_store_byte % 3 == 1;
+	if (cmd->pick_conflict)
+		cmd->outcome = OUTCOME_SEATS_UNAVAILABLE;
 	cmd->done(cmd);
 	return 0;
 }

@@ -8,6 +8,11 @@
 (b) 200 clients hold and then confirm 200 distinct seats of one show at
     once: every hold and confirm succeeds and the seat map and every user's
     bookings show exactly those seats booked.
+(b2) 150 hold-best clients and 50 clients holding the seats nearest the
+    centre, all at once on one show: hold-best picks outside the SQLite
+    writer, so a plain hold can take a seat it picked first; still every
+    hold-best gets two adjacent seats, no seat is granted twice, and the
+    seat map holds exactly the seats granted.
 (c) Racing twins: for every write, TWIN_CLIENTS identical requests from one
     user on separate connections at once must answer exactly what the same
     requests answer one after another (a double-click, a browser retry).
@@ -189,6 +194,52 @@ def test_distinct_seats(env):
         eq((lst[0].get("status"), lst[0].get("seats")), ("CONFIRMED", [seats[i]]), "booking of %s" % u)
 
 
+BEST_CLIENTS, CENTRE_CLIENTS = 150, 50
+BEST_ROWS, BEST_PER_ROW = 20, 25  # 500 seats: room for every hold-best
+
+
+def test_hold_best_crowd(env):
+    srv = env.server("main")
+    c = srv.client()
+    sid = new_show(c, BEST_ROWS, BEST_PER_ROW)["showId"]
+    seats = all_seats(BEST_ROWS, BEST_PER_ROW)
+    mid_r, mid_n = (BEST_ROWS - 1) / 2, (BEST_PER_ROW + 1) / 2
+    centre = sorted(seats, key=lambda s: ((ord(s[0]) - 65 - mid_r) ** 2 + (int(s[1:]) - mid_n) ** 2,
+                                          s))[:CENTRE_CLIENTS]
+    users = [unique_user("crowd%d" % i) for i in range(BEST_CLIENTS + CENTRE_CLIENTS)]
+    conns = open_connections(srv.port, len(users))
+
+    def work(i, conn, barrier):
+        if i < BEST_CLIENTS:
+            path, body = "/api/bookings/hold-best", {"username": users[i], "showId": sid, "count": 2}
+        else:
+            path, body = "/api/bookings/hold", {"username": users[i], "showId": sid,
+                                                "seats": [centre[i - BEST_CLIENTS]]}
+        barrier.wait(BARRIER_TIMEOUT)
+        return raw_post(conn, path, body)
+
+    results = run_clients(conns, work)
+    bad = [r for r in results if not isinstance(r, tuple) or r[0] == "exception"]
+    check(not bad, "%d clients failed to get an answer: %s" % (len(bad), describe(bad)))
+    granted = []
+    for i, r in enumerate(results):
+        if i < BEST_CLIENTS:
+            eq(r[0], 200, "hold-best client %d: %s" % (i, short(r[3])))
+            got = r[2]["seats"]
+            eq(len(got), 2, "hold-best client %d: seats %s" % (i, got))
+            check(got[0][0] == got[1][0] and int(got[1][1:]) == int(got[0][1:]) + 1,
+                  "hold-best client %d: %s are not side by side" % (i, got))
+        else:
+            check(r[0] == 200 or (r[0] == 409 and r[2]["error"]["code"] == "SEATS_UNAVAILABLE"),
+                  "centre client %d: %s" % (i, short(r[3])))
+            got = r[2]["seats"] if r[0] == 200 else []
+        granted += got
+    eq(len(granted), len(set(granted)), "seats granted twice")
+    m = expect(c.get("/api/shows/%d" % sid), 200, "seat map")
+    eq(sorted(m["seats"]["held"]), sorted(granted), "held seats are the seats granted")
+    eq(m["seats"]["booked"], [], "booked seats")
+
+
 # --------------------------------------------------------------------------
 # racing twins
 
@@ -332,6 +383,7 @@ def test_twin_show_cancels(env):
 TESTS = [
     ("1000 clients race for one seat", test_same_seat),
     ("200 clients hold and confirm 200 distinct seats", test_distinct_seats),
+    ("150 hold-best clients and 50 holds of the centre seats at once", test_hold_best_crowd),
     ("racing twins: identical holds", test_twin_holds),
     ("racing twins: identical confirms", test_twin_confirms),
     ("racing twins: identical releases", test_twin_releases),

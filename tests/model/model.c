@@ -682,6 +682,8 @@ struct m_world {
 static char model_run_id[TEST_RUN_ID_LEN + 1];
 static unsigned model_serial;
 static unsigned long model_hist[M_KINDS][OUTCOME_COUNT];
+/* hold-best ops whose seats were chosen outside the writer / by it */
+static unsigned long model_best_outside, model_best_writer;
 static long model_rule_total[M_RULES]; /* over all runs */
 static int model_run_hits[M_RULES];    /* of the last generated run */
 static bool model_shrink = true;
@@ -761,6 +763,14 @@ static void m_got_booking_text(const struct m_world *w, const struct booking *g,
 	               g->expires_at, g->confirmed_at, g->cancelled_at, buf, size);
 }
 
+/* Whether a hold-best op is picked outside the writer (store_pick, as the
+ * API does) or by the writer itself: both must choose the model's seats.
+ * Three in four, derived from the op's time so that a replay agrees. */
+static bool m_outside(const struct m_op *op)
+{
+	return op->kind == M_HOLD_BEST && ((uint64_t)op->at * 2654435761u >> 7) % 4 != 0;
+}
+
 static void m_op_text(const struct m_op *op, char *buf, size_t size)
 {
 	char t[32], s[MODEL_SEATS_TEXT], show[16];
@@ -778,8 +788,8 @@ static void m_op_text(const struct m_op *op, char *buf, size_t size)
 		snprintf(buf, size, "%s %s %s %s %s", t, user, m_kind_names[op->kind], show, s);
 		break;
 	case M_HOLD_BEST:
-		snprintf(buf, size, "%s %s HOLD_BEST %s count=%d%s", t, user, show, op->count,
-		         op->split ? " split" : "");
+		snprintf(buf, size, "%s %s HOLD_BEST %s count=%d%s%s", t, user, show, op->count,
+		         op->split ? " split" : "", m_outside(op) ? " picked-outside" : "");
 		break;
 	case M_RELEASE:
 		snprintf(buf, size, "%s %s RELEASE %s %s", t, user, show, op->all ? "all" : s);
@@ -1392,6 +1402,8 @@ static void m_step(struct m_world *w, const struct m_op *op, char *result, bool 
 	c->count = op->count;
 	c->allow_split = op->split;
 	snprintf(c->reference, sizeof(c->reference), "%s", ref);
+	if (m_outside(op))
+		store_pick(w->st, c);
 
 	int rc = store_run(w->st, c);
 	if (rc != 0) {
@@ -1400,10 +1412,18 @@ static void m_step(struct m_world *w, const struct m_op *op, char *result, bool 
 		m_diverge(w, "store_run", "store_run = %d", rc);
 		goto out;
 	}
+	if (c->pick_conflict) {
+		/* One op at a time: the grid must be exact. */
+		m_diverge(w, "pick", "seats picked outside the writer were not free");
+		goto out;
+	}
 	if (result)
 		m_result_text(w, op, c, ref, result, MODEL_LINE);
-	if (stats)
+	if (stats) {
 		model_hist[op->kind][c->outcome < OUTCOME_COUNT ? c->outcome : 0]++;
+		if (op->kind == M_HOLD_BEST)
+			++*(c->picked ? &model_best_outside : &model_best_writer);
+	}
 
 	char gb[MODEL_SEATS_TEXT], wb[MODEL_SEATS_TEXT];
 	test_seats_text(c->bad, c->nbad, gb, sizeof(gb));
@@ -2586,6 +2606,8 @@ static void m_print_coverage(void)
 			if (model_hist[k][o])
 				printf(" %s %lu", outcome_name((enum outcome)o), model_hist[k][o]);
 	}
+	printf("\nhold-best seats chosen outside the writer %lu, by the writer %lu",
+	       model_best_outside, model_best_writer);
 	printf("\nrules exercised (times, all runs):");
 	for (int r = 0; r < M_RULES; r++)
 		printf("\n  %-56s %ld", m_rule_names[r], model_rule_total[r]);
