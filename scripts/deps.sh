@@ -12,7 +12,7 @@ build_pkgs=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev li
             libpq-dev)
 test_pkgs=(libcmocka-dev python3 curl sqlite3 postgresql prometheus man-db postgresql-15-pgtap
            libtap-parser-sourcehandler-pgtap-perl clang libclang-rt-14-dev valgrind
-           chromium clang-tidy)
+           chromium clang-tidy strace)
 bench_pkgs=(wrk curl gnuplot-nox nginx-light postgresql python3)
 
 case "${1:-build}" in

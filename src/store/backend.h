@@ -53,4 +53,10 @@ typedef int (*store_verify_query_fn)(void *ctx, const char *sql, long long *viol
 int store_verify_run(struct store_report *report, const char *now_expr, store_verify_query_fn query,
                      void *ctx);
 
+/* fsync(2) of a file (dir 0) or a directory (dir 1) by path: 0 or -1
+ * (errno set). A new file's name is durable only once its directory is
+ * synced: store_sync_dir_of syncs the directory that holds path. */
+int store_sync_path(const char *path, int dir);
+int store_sync_dir_of(const char *path);
+
 #endif

@@ -2,7 +2,6 @@
  * SQLite's online backup API (sqlite3_backup_*). See backup.h. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -12,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "store/backend.h"
 #include "store/backup.h"
 #include "store/embedded_sql.h"
 #include "store/store.h"
@@ -176,23 +176,10 @@ static int backup_check_copy(sqlite3 *db, const char *file, char *msg, size_t ms
 	return 0;
 }
 
-/* fsync of a file or a directory by path. */
-static int backup_sync_path(const char *path, int dir)
-{
-	int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
-	int rc;
-
-	if (fd < 0)
-		return -1;
-	rc = fsync(fd);
-	close(fd);
-	return rc;
-}
-
 int backup_create(const char *url, const char *file, char *msg, size_t msgsize)
 {
 	const char *path = backup_sqlite_path(url, msg, msgsize);
-	char tmp[PATH_MAX], dir[PATH_MAX];
+	char tmp[PATH_MAX];
 	struct stat a, b;
 	sqlite3 *src = NULL, *dst = NULL;
 	int rc, tmpfd;
@@ -207,8 +194,7 @@ int backup_create(const char *url, const char *file, char *msg, size_t msgsize)
 	if (stat(file, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino)
 		return backup_fail(msg, msgsize, STORE_EINVAL,
 		                   "the backup file is the database itself");
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", file) >= sizeof(tmp) ||
-	    (size_t)snprintf(dir, sizeof(dir), "%s", file) >= sizeof(dir))
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", file) >= sizeof(tmp))
 		return backup_fail(msg, msgsize, STORE_EINVAL, "the backup path is too long");
 	tmpfd = mkstemp(tmp);
 	if (tmpfd < 0)
@@ -231,7 +217,7 @@ int backup_create(const char *url, const char *file, char *msg, size_t msgsize)
 	sqlite3_close(src);
 	if (dst != NULL && sqlite3_close(dst) != SQLITE_OK && rc == 0)
 		rc = backup_fail(msg, msgsize, STORE_ERR, "cannot close %s", tmp);
-	if (rc == 0 && backup_sync_path(tmp, 0) != 0)
+	if (rc == 0 && store_sync_path(tmp, 0) != 0)
 		rc = backup_fail(msg, msgsize, STORE_ERR, "cannot sync %s: %s", tmp,
 		                 strerror(errno));
 	if (rc == 0 && rename(tmp, file) != 0)
@@ -242,7 +228,7 @@ int backup_create(const char *url, const char *file, char *msg, size_t msgsize)
 		return rc;
 	}
 	/* The rename itself is durable only once the directory is synced. */
-	if (backup_sync_path(dirname(dir), 1) != 0)
+	if (store_sync_dir_of(file) != 0)
 		return backup_fail(msg, msgsize, STORE_ERR, "cannot sync the directory of %s: %s",
 		                   file, strerror(errno));
 	return 0;

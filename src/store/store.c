@@ -5,10 +5,15 @@
 #include "store/store.h"
 
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/timefmt.h"
 #include "store/backend.h"
@@ -402,4 +407,27 @@ void store_stats(struct store *st, struct store_stats *out)
 	memset(out, 0, sizeof(*out));
 	if (st->ops->stats != NULL)
 		st->ops->stats(st->state, out);
+}
+
+int store_sync_path(const char *path, int dir)
+{
+	int fd = open(path, (dir ? O_DIRECTORY : 0) | O_RDONLY | O_CLOEXEC);
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
+int store_sync_dir_of(const char *path)
+{
+	char copy[PATH_MAX];
+
+	if ((size_t)snprintf(copy, sizeof(copy), "%s", path) >= sizeof(copy)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	return store_sync_path(dirname(copy), 1);
 }

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "store/sqlite_internal.h"
 
@@ -243,6 +244,7 @@ static int sq_open(const struct store_config *cfg, struct store_listener *listen
 		return STORE_EINVAL;
 	}
 	snprintf(s->path, sizeof(s->path), "%s", path);
+	int created = access(s->path, F_OK) != 0;
 	s->writer_conn = sq_conn_open(s->path);
 	if (s->writer_conn != NULL && (s->writer_conn->wcache = sq_wcache_new()) == NULL) {
 		sq_close(s);
@@ -261,6 +263,14 @@ static int sq_open(const struct store_config *cfg, struct store_listener *listen
 		return STORE_ERR;
 	}
 	if (s->writer_conn == NULL || sq_migrate(s->writer_conn) != 0) {
+		sq_close(s);
+		return STORE_ERR;
+	}
+	/* SQLite syncs the directory when it creates the WAL, not when it
+	 * creates the database file: without this a power cut could lose the
+	 * new file's name, and every write acknowledged in it. */
+	if (created && store_sync_dir_of(s->path) != 0) {
+		sq_log(s->writer_conn->db, "cannot sync the database's directory");
 		sq_close(s);
 		return STORE_ERR;
 	}

@@ -140,6 +140,38 @@ def test_sqlite_off(env):
                {"synchronous": "OFF"}, ["synchronous"])
 
 
+def test_sqlite_new_file_dir_synced(env):
+    """A new database file's name is made durable: after creating it
+    (`boxoffice migrate`, as every server start does), the process fsyncs
+    its directory. Seen with strace (system calls, in order)."""
+    tmp = tempfile.mkdtemp(prefix="boxoffice-dirsync-")
+    try:
+        db = os.path.join(tmp, "new.db")
+        trace = os.path.join(tmp, "trace")
+        p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=openat,fsync", "-o", trace,
+                            harness.BIN, "migrate", "--db", "sqlite:" + db],
+                           capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+        eq(p.returncode, 0, "migrate of a new file: %s" % short(p.stderr))
+        with open(trace) as f:
+            calls = f.read().splitlines()
+        created = next((i for i, c in enumerate(calls) if '"%s"' % db in c and "O_CREAT" in c), None)
+        check(created is not None, "the database file was not created:\n%s" % "\n".join(calls[-20:]))
+        dir_fds = {}
+        synced = False
+        for c in calls[created:]:
+            if '"%s"' % tmp in c and "O_DIRECTORY" in c and "= " in c:
+                fd = c.rsplit("= ", 1)[1].split()[0]
+                if fd.isdigit():
+                    dir_fds[fd] = True
+            elif "fsync(" in c:
+                fd = c.split("fsync(", 1)[1].split(")", 1)[0]
+                synced = synced or (fd in dir_fds and c.rstrip().endswith("= 0"))
+        check(synced, "the directory %s was never fsynced after the file was created:\n%s"
+              % (tmp, "\n".join(calls[created:created + 40])))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def test_pg_shared(env):
     run_server(DbServer(),
                {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}, [])
@@ -190,6 +222,7 @@ else:
     TESTS = [
         ("SQLite synchronous=FULL: settings in the log, /readyz and /metrics, no warning", test_sqlite_full),
         ("SQLite weakened to synchronous=OFF (test build): loud warning, atRisk, metric", test_sqlite_off),
+        ("SQLite: a new database file's directory is fsynced", test_sqlite_new_file_dir_synced),
     ]
 
 if __name__ == "__main__":
