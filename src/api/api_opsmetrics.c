@@ -203,6 +203,10 @@ static void api_fam_connections(struct jbuf *b, const struct api_scrape *sc)
 	http_get_stats(sc->req, &hs);
 	api_metrics_family(b, "boxoffice_http_connections", "gauge", "Open client connections.");
 	api_sample(b, "boxoffice_http_connections", "", (long long)hs.connections);
+	api_metrics_family(b, "boxoffice_http_requests_in_progress", "gauge",
+	                   "Requests begun and not yet answered (this scrape included), "
+	                   "waiting writes among them.");
+	api_sample(b, "boxoffice_http_requests_in_progress", "", (long long)hs.in_progress);
 	api_metrics_family(b, "boxoffice_http_connections_refused_total", "counter",
 	                   "Connections closed at once by a connection limit, by limit.");
 	api_sample(b, "boxoffice_http_connections_refused_total", "limit=\"total\"",

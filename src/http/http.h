@@ -109,6 +109,7 @@ struct http_stats {
 	uint64_t half_closed;    /* the peer half-closed before its request was complete */
 	uint64_t framing_errors; /* 400s for ambiguous framing or control bytes */
 	uint64_t connections;    /* open now */
+	uint64_t in_progress;    /* requests begun and not yet finished, now */
 };
 void http_get_stats(const struct http_request *req, struct http_stats *out);
 

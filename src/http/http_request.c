@@ -104,6 +104,7 @@ void http_get_stats(const struct http_request *req, struct http_stats *out)
 	out->body_timeouts = ls.body_timeouts;
 	out->half_closed = ls.half_closed;
 	out->connections = ls.connections;
+	out->in_progress = http_requests_active(req->srv);
 	out->framing_errors = atomic_load(&req->srv->framing_errors);
 }
 

@@ -11,6 +11,7 @@ import subprocess
 import sqlite3
 import sys
 import threading
+import urllib.request
 import time
 import uuid
 
@@ -134,7 +135,8 @@ def test_bad_keys(env):
         resp = c.request("POST", HOLD, body=body, headers={"Idempotency-Key": raw.decode("latin-1")})
         expect_error(resp, 400, "INVALID_REQUEST", "Idempotency-Key " + what)
     eq(seat_map(c, sid)["held"], [], "nothing held after bad keys")
-    expect(post(c, HOLD, body, "x" * 255), 200, "a 255-character key")
+    long_key = (key() + "x" * 255)[:255]  # unique: the database may outlive a run
+    expect(post(c, HOLD, body, long_key), 200, "a 255-character key")
 
 
 def test_every_post_takes_a_key(env):
@@ -174,45 +176,90 @@ def env_token():
     return ADMIN_TOKEN
 
 
+LOCKER = "boxoffice-test-locker-%d" % os.getpid()
+
+
 def _block_writes(srv, seconds):
-    """Holds the database's write lock for a while from another process, so
-    that a write request stays running. Returns a function that waits for
-    the lock to be gone."""
+    """Holds the database's write lock from another process, so that a
+    write request stays running, for at most `seconds`. Returns a function
+    that lets go of it (early) and waits until it is gone."""
     if ON_POSTGRES:
+        # EXCLUSIVE blocks every write of seats and no read (/metrics).
         proc = subprocess.Popen(["psql", "-X", "-q", TEST_DB, "-c",
-                                 "BEGIN; LOCK TABLE seats IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(%s); COMMIT;"
-                                 % seconds], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        return proc.wait
+                                 "BEGIN; LOCK TABLE seats IN EXCLUSIVE MODE; SELECT pg_sleep(%s); COMMIT;"
+                                 % seconds], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                env=dict(os.environ, PGAPPNAME=LOCKER))
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not _pg_seats_locked():
+            time.sleep(0.05)
+
+        def release_pg():
+            subprocess.run(["psql", "-X", "-qtA", TEST_DB, "-c",
+                            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                            "WHERE application_name = '%s'" % LOCKER], capture_output=True)
+            proc.wait()
+        return release_pg
     db = sqlite3.connect(srv.db_path, timeout=30, isolation_level=None, check_same_thread=False)
     db.execute("BEGIN EXCLUSIVE")
+    done = threading.Event()
 
     def release():
-        time.sleep(seconds)
+        done.wait(seconds)
         db.execute("ROLLBACK")
         db.close()
     t = threading.Thread(target=release)
     t.start()
-    return t.join
+
+    def let_go():
+        done.set()
+        t.join()
+    return let_go
+
+
+def _pg_seats_locked():
+    p = subprocess.run(["psql", "-X", "-qtA", TEST_DB, "-c",
+                        "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                        "WHERE c.relname = 'seats' AND l.mode = 'ExclusiveLock' AND l.granted"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() not in ("", "0")
+
+
+def _in_progress(srv):
+    """boxoffice_http_requests_in_progress, this scrape included."""
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.port, timeout=30) as r:
+        body = r.read()
+    for line in body.decode().splitlines():
+        if line.startswith("boxoffice_http_requests_in_progress "):
+            return int(line.split()[1])
+    raise AssertionError("no boxoffice_http_requests_in_progress in /metrics")
 
 
 def test_in_use_while_running(env):
+    """The second request under a key is sent only once the server reports
+    the first one in progress (it waits for the database, whose write lock
+    another process holds), and the lock is let go only after the second
+    answered: no sleep decides the outcome."""
     srv = env.server("main")
     c1, c2 = srv.client(), srv.client()
     show = new_show(c1, 2, 4)
     sid, user, k = show["showId"], unique_user(), key()
     body = {"username": user, "showId": sid, "seats": ["A3"]}
-    wait = _block_writes(srv, 1.5)
+    let_go = _block_writes(srv, 20)
     first = {}
 
     def send():
         first["resp"] = post(c1, HOLD, body, k)
     t = threading.Thread(target=send)
-    t.start()
-    time.sleep(0.3)  # the first request is now waiting for the database
-    expect_error(post(c2, HOLD, body, k), 409, "IDEMPOTENCY_KEY_IN_USE", "same key while the first runs")
-    t.join(30)
-    wait()
+    try:
+        t.start()
+        deadline = time.monotonic() + 10
+        while _in_progress(srv) < 2:
+            check(time.monotonic() < deadline, "the first request never showed as in progress")
+            time.sleep(0.02)
+        expect_error(post(c2, HOLD, body, k), 409, "IDEMPOTENCY_KEY_IN_USE", "same key while the first runs")
+    finally:
+        let_go()
+        t.join(30)
     expect(first["resp"], 200, "the first request, once the lock is gone")
     again = post(c2, HOLD, body, k)
     check(replayed(again) and again[3] == first["resp"][3], "after it finished the key replays")
