@@ -26,16 +26,12 @@
 --     present on writes, [] when nothing changed).
 -- * Times come from the database clock (now(), the transaction's start, via bo_now())
 --   and never from the caller. Times in JSON are ms since the epoch.
--- * Writes do not notify by themselves: the caller passes the "changes"
---   of a committed write to bo_notify() in a transaction of its own, which
---   sends pg_notify('boxoffice_seats', '{"showId": N, "changes": [[row,
---   number, "STATUS"], ...]}'), one notification per show and per 200
---   changes (payloads must stay under 8000 bytes). NOTIFY inside the write
---   would serialise every writing transaction's commit (PostgreSQL holds
---   one notify lock across commit, WAL flush included): measured 15 of 16
---   writers waiting on it and ~600 writes/s. Notifications of different
---   writers can therefore arrive in another order than their commits;
---   listeners use them to invalidate, not as a log.
+-- * Writes do not notify: the store wraps each write as bo_feed(<write>),
+--   which records the "changes" in the per-show change feed inside the
+--   write's own transaction (004_feed.sql); every node tails the feed.
+--   NOTIFY inside the write would serialise every writing transaction's
+--   commit (PostgreSQL holds one notify lock across commit, WAL flush
+--   included): measured 15 of 16 writers waiting on it and ~600 writes/s.
 --
 -- Locking, so that no two transactions wait on each other in a cycle:
 --   0. holds and confirms first take a transaction advisory lock on (show,
@@ -209,32 +205,9 @@ BEGIN
 END
 $$;
 
--- Publishes changes ([[show_id, row, number, status], ...]) per show, in
--- chunks that keep each payload well under the 8000-byte NOTIFY limit.
-CREATE OR REPLACE FUNCTION bo_notify(p_changes jsonb) RETURNS void
-LANGUAGE plpgsql VOLATILE AS $$
-DECLARE
-    chunk_size constant int := 200;
-    rec record;
-BEGIN
-    IF p_changes IS NULL OR jsonb_array_length(p_changes) = 0 THEN
-        RETURN;
-    END IF;
-    FOR rec IN
-        SELECT x.show_id,
-               jsonb_agg(jsonb_build_array(x.r, x.n, x.st) ORDER BY x.ord) AS changes
-          FROM (SELECT (e.c ->> 0)::bigint AS show_id, (e.c ->> 1)::int AS r,
-                       (e.c ->> 2)::int AS n, e.c ->> 3 AS st, e.ord,
-                       (row_number() OVER (PARTITION BY e.c ->> 0 ORDER BY e.ord) - 1) / chunk_size AS chunk
-                  FROM jsonb_array_elements(p_changes) WITH ORDINALITY AS e(c, ord)) x
-         GROUP BY x.show_id, x.chunk
-         ORDER BY x.show_id, x.chunk
-    LOOP
-        PERFORM pg_notify('boxoffice_seats',
-                          jsonb_build_object('showId', rec.show_id, 'changes', rec.changes)::text);
-    END LOOP;
-END
-$$;
+-- Earlier versions published changes with bo_notify() after each write;
+-- the change feed (004_feed.sql) replaced it.
+DROP FUNCTION IF EXISTS bo_notify(jsonb);
 
 -- Seat changes of one show as [[show_id, row, number, status], ...] in
 -- natural order.
