@@ -3012,6 +3012,22 @@ static void contract_twin_proto(struct store_cmd *c, enum store_op op, const cha
 		c->seats[i] = (struct seat){row, i + 1};
 }
 
+/* Runs proto once as a hold that must succeed: the state the twins race
+ * on. The cart goes to *cart when cart is set. */
+static void contract_twin_hold_first(struct fx *f, const struct store_cmd *proto,
+                                     struct booking *cart)
+{
+	struct store_cmd *c = contract_cmd(STORE_OP_HOLD);
+
+	*c = *proto;
+	c->op = STORE_OP_HOLD;
+	contract_run(f, c);
+	assert_outcome(c, OUTCOME_OK);
+	if (cart)
+		*cart = c->booking;
+	contract_done(c);
+}
+
 static void test_twin_holds(void **state)
 {
 	struct fx *f = *state;
@@ -3044,12 +3060,7 @@ static void test_twin_confirms(void **state)
 	for (int r = 0; r < CONTRACT_TWIN_ROUNDS; r++) {
 		const char *u = contract_twin_user(f, r);
 		contract_twin_proto(&proto, STORE_OP_HOLD, u, s->id, r, 3);
-		struct store_cmd *c = contract_cmd(STORE_OP_HOLD);
-		*c = proto;
-		contract_run(f, c);
-		assert_outcome(c, OUTCOME_OK);
-		cart = c->booking;
-		contract_done(c);
+		contract_twin_hold_first(f, &proto, &cart);
 
 		proto.op = STORE_OP_CONFIRM;
 		contract_race_twins(f, &proto, tw);
@@ -3073,11 +3084,7 @@ static void test_twin_releases(void **state)
 	for (int r = 0; r < CONTRACT_TWIN_ROUNDS; r++) {
 		const char *u = contract_twin_user(f, r);
 		contract_twin_proto(&proto, STORE_OP_HOLD, u, s->id, r, 3);
-		struct store_cmd *c = contract_cmd(STORE_OP_HOLD);
-		*c = proto;
-		contract_run(f, c);
-		assert_outcome(c, OUTCOME_OK);
-		contract_done(c);
+		contract_twin_hold_first(f, &proto, NULL);
 
 		/* One seat: the first frees it, the rest change nothing. */
 		contract_twin_proto(&proto, STORE_OP_RELEASE, u, s->id, r, 1);

@@ -26,6 +26,7 @@ import os
 import resource
 import re
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -313,6 +314,21 @@ def raw_post(conn, path, body, headers=None):
     except (ValueError, UnicodeDecodeError):
         parsed = None
     return resp.status, resp.getheader("Content-Type", ""), parsed, data
+
+
+def read_until_close(s, limit=1 << 22):
+    """Everything a raw socket receives until the server closes it (or
+    limit bytes, a reset or the socket's timeout)."""
+    data = b""
+    try:
+        while len(data) < limit:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    except (ConnectionResetError, socket.timeout):
+        pass
+    return data
 
 
 def raise_nofile_limit():

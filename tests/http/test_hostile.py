@@ -27,7 +27,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import harness  # noqa: E402
-from harness import (check, eq, expect, new_show, raise_nofile_limit, short,  # noqa: E402
+from harness import (check, eq, expect, new_show, raise_nofile_limit, read_until_close, short,  # noqa: E402
                      unique_user)
 
 VALGRIND = "--valgrind" in sys.argv
@@ -110,19 +110,6 @@ def connect(ctx, timeout=None):
     return s
 
 
-def read_all(s, limit=1 << 22):
-    data = b""
-    try:
-        while len(data) < limit:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except (ConnectionResetError, socket.timeout):
-        pass
-    return data
-
-
 def status(data):
     parts = data.split(b"\r\n", 1)[0].split(b" ")
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
@@ -137,7 +124,7 @@ def raw(ctx, data, close_write=False):
                 s.shutdown(socket.SHUT_WR)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        return read_all(s)
+        return read_until_close(s)
     finally:
         s.close()
 

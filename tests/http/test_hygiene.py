@@ -18,7 +18,7 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from harness import check, eq, expect, raise_nofile_limit, run, short  # noqa: E402
+from harness import check, eq, expect, raise_nofile_limit, read_until_close, run, short  # noqa: E402
 
 SPECS = {
     "main": {"args": []},
@@ -39,20 +39,6 @@ def connect(port, src="127.0.0.1", timeout=5.0):
     return s
 
 
-def read_answer(s, limit=1 << 20):
-    """Everything the server sends until it closes (or limit bytes)."""
-    data = b""
-    try:
-        while len(data) < limit:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except (ConnectionResetError, socket.timeout):
-        pass
-    return data
-
-
 def closed_by_server(s, within):
     """True when the server closes s (EOF or reset) within `within` seconds."""
     s.settimeout(within)
@@ -71,7 +57,7 @@ def served(port, src="127.0.0.1"):
     s = connect(port, src)
     try:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        return read_answer(s).startswith(b"HTTP/1.1 200")
+        return read_until_close(s, 1 << 20).startswith(b"HTTP/1.1 200")
     except OSError:
         return False
     finally:
@@ -88,7 +74,7 @@ def raw(env, name, request):
     s = connect(srv.port)
     try:
         s.sendall(request)
-        return read_answer(s)
+        return read_until_close(s, 1 << 20)
     finally:
         s.close()
 
