@@ -27,6 +27,7 @@ import os
 import sys
 import threading
 import urllib.parse
+import urllib.request
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -238,6 +239,11 @@ def test_hold_best_crowd(env):
     m = expect(c.get("/api/shows/%d" % sid), 200, "seat map")
     eq(sorted(m["seats"]["held"]), sorted(granted), "held seats are the seats granted")
     eq(m["seats"]["booked"], [], "booked seats")
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.port, timeout=30) as r:
+        repicks = [line.split()[1] for line in r.read().decode().splitlines()
+                   if line.startswith("boxoffice_hold_best_repicks_total ")]
+    print("# hold-best crowd: %s picks lost a seat to a hold and were picked again"
+          % (repicks[0] if repicks else "no count of"))
 
 
 # --------------------------------------------------------------------------
