@@ -229,8 +229,10 @@ static int sq_open(const struct store_config *cfg, struct store_listener *listen
 
 	if (s == NULL)
 		return STORE_ERR;
-	/* Memory statistics cost a global mutex on every allocation. */
+	/* Memory statistics cost a global mutex on every allocation. Both
+	 * settings apply only before SQLite's first use in the process. */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+	sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, SQ_STMTJRNL_SPILL);
 	s->cfg = *cfg;
 	s->listener = listener;
 	pthread_mutex_init(&s->pool_lock, NULL);
@@ -253,9 +255,10 @@ static int sq_open(const struct store_config *cfg, struct store_listener *listen
 	/* The writer's savepoint journals: with temp_store=MEMORY SQLite keeps
 	 * them in 1 KiB chunks, a malloc and a free per KiB of every page a
 	 * command first touches (~20 % of a hold's instructions, callgrind);
-	 * with temp files allowed it keeps them in memory in one 64 KiB chunk
-	 * and spills only a larger one (show creation) to an unsynced temp
-	 * file. Durability is the WAL's and does not change. */
+	 * with temp files allowed it keeps them in memory in one chunk of
+	 * SQ_STMTJRNL_SPILL bytes and spills only a larger one (show creation)
+	 * to an unsynced temp file. Durability is the WAL's and does not
+	 * change. */
 	if (s->writer_conn != NULL && sqlite3_exec(s->writer_conn->db, "PRAGMA temp_store = FILE;",
 	                                           NULL, NULL, NULL) != SQLITE_OK) {
 		sq_log(s->writer_conn->db, "temp_store");
