@@ -986,6 +986,11 @@ DECLARE
     v_claimed int;
     v_pick record;
     v_result jsonb;
+    v_band int;     -- the rows whose doubled distance from the middle is <= v_band
+    v_floor bigint; -- the least score any block of a row outside the band has
+    v_all boolean;
+    v_lo int;       -- the window's first and last block starts
+    v_hi int;
 BEGIN
     IF NOT bo_username_valid(p_username) OR p_show_id IS NULL OR p_allow_split IS NULL
        OR NOT coalesce(p_count >= 1 AND p_ttl > interval '0' AND p_max_lifetime > interval '0'
@@ -1005,42 +1010,67 @@ BEGIN
     IF p_count > v_per_row AND NOT p_allow_split THEN
         RETURN bo_refusal('SEATS_UNAVAILABLE', '[]'::jsonb);
     END IF;
-    FOR v_block IN
-        WITH f AS (
-            SELECT seat_row AS r, seat_number AS n
-              FROM seats
-             WHERE show_id = p_show_id
-               AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= bo_now()))
-        ), runs AS (
-            SELECT g.r, min(g.n) AS a, max(g.n) AS b
-              FROM (SELECT f.r, f.n, f.n - row_number() OVER (PARTITION BY f.r ORDER BY f.n) AS grp FROM f) g
-             GROUP BY g.r, g.grp
-            HAVING max(g.n) - min(g.n) + 1 >= p_count
-        )
-        SELECT runs.r, st.st
-          FROM runs
-         CROSS JOIN LATERAL generate_series(runs.a, runs.b - p_count + 1) AS st(st)
-         ORDER BY (st.st - runs.a = 1 OR runs.b - (st.st + p_count - 1) = 1),
-                  (2 * runs.r - (v_nrows - 1))::bigint * (2 * runs.r - (v_nrows - 1))
-                    + (2 * (st.st - 1) + p_count - v_per_row)::bigint * (2 * (st.st - 1) + p_count - v_per_row),
-                  runs.r, st.st
+    -- The candidates near the centre first: a window of the rows whose
+    -- doubled distance from the middle row is <= v_band and the blocks
+    -- whose doubled distance from the middle seat is <= v_band + 1, widened
+    -- (doubled) until it holds the answer. Within it the order is the whole
+    -- rule's; a block is taken from it only when no block outside could be
+    -- better: it strands no seat and scores less than (v_band + 2)^2, which
+    -- every block outside scores at least. Two seats more on each side are
+    -- read so that a run's ends (the stranding rule) are seen as they are.
+    -- On a big show this reads the seats around the sold centre, not the
+    -- whole grid (a 100,000-seat show was read and sorted on every call).
+    v_band := (v_nrows - 1) % 2;
     LOOP
-        -- Claim the block: a seat another call is changing is skipped, a
-        -- seat taken since the candidates were read fails the recheck.
-        v_claimed := 0;
-        FOR i IN 0 .. p_count - 1 LOOP
-            PERFORM 1 FROM seats
-             WHERE show_id = p_show_id AND seat_row = v_block.r AND seat_number = v_block.st + i
-               AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= bo_now()))
-               FOR UPDATE SKIP LOCKED;
-            EXIT WHEN NOT FOUND;
-            v_claimed := v_claimed + 1;
+        v_all := v_band >= v_nrows - 1 AND v_band >= v_per_row + p_count;
+        v_floor := (v_band + 2)::bigint * (v_band + 2);
+        v_lo := CASE WHEN v_all THEN 1 ELSE ceil((v_per_row - p_count - v_band - 1) / 2.0)::int + 1 END;
+        v_hi := CASE WHEN v_all THEN v_per_row ELSE floor((v_per_row - p_count + v_band + 1) / 2.0)::int + 1 END;
+        FOR v_block IN
+            WITH f AS (
+                SELECT seat_row AS r, seat_number AS n
+                  FROM seats
+                 WHERE show_id = p_show_id
+                   AND seat_row BETWEEN (v_nrows - 1 - v_band) / 2 AND (v_nrows - 1 + v_band) / 2
+                   AND seat_number BETWEEN v_lo - 2 AND v_hi + p_count + 1
+                   AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= bo_now()))
+            ), runs AS (
+                SELECT g.r, min(g.n) AS a, max(g.n) AS b
+                  FROM (SELECT f.r, f.n, f.n - row_number() OVER (PARTITION BY f.r ORDER BY f.n) AS grp FROM f) g
+                 GROUP BY g.r, g.grp
+                HAVING max(g.n) - min(g.n) + 1 >= p_count
+            ), c AS (
+                SELECT runs.r, st.st,
+                       (st.st - runs.a = 1 OR runs.b - (st.st + p_count - 1) = 1) AS gap,
+                       (2 * runs.r - (v_nrows - 1))::bigint * (2 * runs.r - (v_nrows - 1))
+                         + (2 * (st.st - 1) + p_count - v_per_row)::bigint
+                           * (2 * (st.st - 1) + p_count - v_per_row) AS score
+                  FROM runs
+                 CROSS JOIN LATERAL generate_series(greatest(runs.a, v_lo),
+                                                    least(runs.b - p_count + 1, v_hi)) AS st(st)
+            )
+            SELECT c.r, c.st, c.gap, c.score FROM c ORDER BY c.gap, c.score, c.r, c.st
+        LOOP
+            EXIT WHEN NOT v_all AND (v_block.gap OR v_block.score >= v_floor);
+            -- Claim the block: a seat another call is changing is skipped, a
+            -- seat taken since the candidates were read fails the recheck.
+            v_claimed := 0;
+            FOR i IN 0 .. p_count - 1 LOOP
+                PERFORM 1 FROM seats
+                 WHERE show_id = p_show_id AND seat_row = v_block.r AND seat_number = v_block.st + i
+                   AND (status = 'AVAILABLE' OR (status = 'HELD' AND held_expiry <= bo_now()))
+                   FOR UPDATE SKIP LOCKED;
+                EXIT WHEN NOT FOUND;
+                v_claimed := v_claimed + 1;
+            END LOOP;
+            IF v_claimed = p_count THEN
+                RETURN bo_hold(p_username, p_show_id, array_fill(v_block.r, ARRAY[p_count]),
+                               ARRAY(SELECT generate_series(v_block.st, v_block.st + p_count - 1)),
+                               p_ttl, p_max_lifetime, p_max_per_user);
+            END IF;
         END LOOP;
-        IF v_claimed = p_count THEN
-            RETURN bo_hold(p_username, p_show_id, array_fill(v_block.r, ARRAY[p_count]),
-                           ARRAY(SELECT generate_series(v_block.st, v_block.st + p_count - 1)),
-                           p_ttl, p_max_lifetime, p_max_per_user);
-        END IF;
+        EXIT WHEN v_all;
+        v_band := 2 * v_band + 2 + (v_nrows - 1) % 2; -- keeps the parity of the distances
     END LOOP;
     IF NOT p_allow_split THEN
         RETURN bo_refusal('SEATS_UNAVAILABLE', '[]'::jsonb);
