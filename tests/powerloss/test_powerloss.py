@@ -367,6 +367,10 @@ class Run:
         c = Client(self.node.port)
         try:
             show = new_show(c, rows=ROWS, seats_per_row=PER_ROW)["showId"]
+        except TestFailure as e:
+            # a damaged database can refuse writes (503): a loss like any other
+            self.losses.append((i, "the server cannot create a show on what survived: %s" % e))
+            return False
         finally:
             c.close()
         self.shows.append(show)
