@@ -57,6 +57,7 @@ enum { SQ_GRID_TAKEN = 1, SQ_GRID_PENDING = 2 };
 struct sq_grid_patch {
 	struct seat seat;
 	int taken;
+	int64_t expires; /* a hold's expiry; INT64_MAX otherwise */
 };
 
 struct sq_grid {
@@ -275,6 +276,8 @@ static struct sq_grid *sq_grid_get(struct sq_state *s, int64_t show_id, int64_t 
 		int k = sq_grid_index(&fresh, gr->log[i].seat);
 		if (k >= 0)
 			sq_grid_set(&fresh, k, gr->log[i].taken);
+		if (gr->log[i].expires < fresh.stale_at)
+			fresh.stale_at = gr->log[i].expires;
 	}
 	/* Picks still in flight keep their seats. */
 	if (gr->state != NULL && gr->rows == fresh.rows &&
@@ -291,6 +294,7 @@ static struct sq_grid *sq_grid_get(struct sq_state *s, int64_t show_id, int64_t 
 	gr->rows = fresh.rows;
 	gr->seats_per_row = fresh.seats_per_row;
 	gr->stale_at = fresh.stale_at;
+	gr->npending = fresh.npending;
 	gr->nlog = 0;
 	gr->used = ++g->tick;
 	return gr;
@@ -323,13 +327,16 @@ int sq_pick(void *state, struct store_cmd *cmd)
 	return 0;
 }
 
-/* Patches one grid with a change, logging it when a build is under way. */
-static void sq_grid_patch(struct sq_grid *gr, struct seat seat, int taken)
+/* Patches one grid with a change (a hold's expiry, else INT64_MAX),
+ * logging it when a build is under way. */
+static void sq_grid_patch(struct sq_grid *gr, struct seat seat, int taken, int64_t expires)
 {
 	int k = sq_grid_index(gr, seat);
 
 	if (gr->state != NULL && k >= 0)
 		sq_grid_set(gr, k, taken);
+	if (expires < gr->stale_at)
+		gr->stale_at = expires;
 	if (!gr->building)
 		return;
 	if (gr->nlog % 1024 == 0) {
@@ -342,7 +349,7 @@ static void sq_grid_patch(struct sq_grid *gr, struct seat seat, int taken)
 		}
 		gr->log = p;
 	}
-	gr->log[gr->nlog++] = (struct sq_grid_patch){seat, taken};
+	gr->log[gr->nlog++] = (struct sq_grid_patch){seat, taken, expires};
 }
 
 void sq_grid_settle(struct sq_state *s, const struct store_cmd *cmd, int committed)
@@ -367,9 +374,9 @@ void sq_grid_settle(struct sq_state *s, const struct store_cmd *cmd, int committ
 				gr = sq_grid_find(g, ch->show_id);
 			if (gr == NULL)
 				continue;
-			sq_grid_patch(gr, ch->seat, ch->status != SEAT_AVAILABLE);
-			if (ch->status == SEAT_HELD && cmd->booking.expires_at < gr->stale_at)
-				gr->stale_at = cmd->booking.expires_at;
+			sq_grid_patch(gr, ch->seat, ch->status != SEAT_AVAILABLE,
+			              ch->status == SEAT_HELD ? cmd->booking.expires_at
+			                                      : INT64_MAX);
 		}
 	}
 	if (cmd->op == STORE_OP_HOLD_BEST && cmd->picked) {
