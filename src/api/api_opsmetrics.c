@@ -101,6 +101,14 @@ static void api_sample(struct jbuf *b, const char *name, const char *labels, lon
 	jbuf_lit(b, "\n");
 }
 
+/* A family of one unlabelled sample: its HELP and TYPE lines, then it. */
+static void api_single(struct jbuf *b, const char *name, const char *type, const char *help,
+                       long long v)
+{
+	api_metrics_family(b, name, type, help);
+	api_sample(b, name, "", v);
+}
+
 /* The samples of one histogram: _bucket{...,le}, _sum, _count. */
 static void api_hist(struct jbuf *b, const char *name, const char *labels, const struct hist *h)
 {
@@ -201,12 +209,12 @@ static void api_fam_connections(struct jbuf *b, const struct api_scrape *sc)
 	struct http_stats hs;
 
 	http_get_stats(sc->req, &hs);
-	api_metrics_family(b, "boxoffice_http_connections", "gauge", "Open client connections.");
-	api_sample(b, "boxoffice_http_connections", "", (long long)hs.connections);
-	api_metrics_family(b, "boxoffice_http_requests_in_progress", "gauge",
-	                   "Requests begun and not yet answered (this scrape included), "
-	                   "waiting writes among them.");
-	api_sample(b, "boxoffice_http_requests_in_progress", "", (long long)hs.in_progress);
+	api_single(b, "boxoffice_http_connections", "gauge", "Open client connections.",
+	           (long long)hs.connections);
+	api_single(b, "boxoffice_http_requests_in_progress", "gauge",
+	           "Requests begun and not yet answered (this scrape included), "
+	           "waiting writes among them.",
+	           (long long)hs.in_progress);
 	api_metrics_family(b, "boxoffice_http_connections_refused_total", "counter",
 	                   "Connections closed at once by a connection limit, by limit.");
 	api_sample(b, "boxoffice_http_connections_refused_total", "limit=\"total\"",
@@ -220,13 +228,13 @@ static void api_fam_connections(struct jbuf *b, const struct api_scrape *sc)
 	           (long long)hs.header_timeouts);
 	api_sample(b, "boxoffice_http_timeouts_total", "phase=\"body\"",
 	           (long long)hs.body_timeouts);
-	api_metrics_family(b, "boxoffice_http_half_closed_total", "counter",
-	                   "Connections closed because the client half-closed them before "
-	                   "its request was complete.");
-	api_sample(b, "boxoffice_http_half_closed_total", "", (long long)hs.half_closed);
-	api_metrics_family(b, "boxoffice_http_framing_errors_total", "counter",
-	                   "Requests refused with 400 for ambiguous framing or control bytes.");
-	api_sample(b, "boxoffice_http_framing_errors_total", "", (long long)hs.framing_errors);
+	api_single(b, "boxoffice_http_half_closed_total", "counter",
+	           "Connections closed because the client half-closed them before "
+	           "its request was complete.",
+	           (long long)hs.half_closed);
+	api_single(b, "boxoffice_http_framing_errors_total", "counter",
+	           "Requests refused with 400 for ambiguous framing or control bytes.",
+	           (long long)hs.framing_errors);
 }
 
 /* Bookings by kind, from the write counters: successful holds (hold and
@@ -286,8 +294,8 @@ static void api_fam_shows(struct jbuf *b, const struct api_scrape *sc)
 
 	if (store_active_shows(sc->api->store, &shows, &n) != 0)
 		return;
-	api_metrics_family(b, "boxoffice_active_shows", "gauge", "Shows that can still be booked.");
-	api_sample(b, "boxoffice_active_shows", "", (long long)n);
+	api_single(b, "boxoffice_active_shows", "gauge", "Shows that can still be booked.",
+	           (long long)n);
 	char help[128];
 	snprintf(help, sizeof(help), "Seats by status of the %d soonest active shows.",
 	         API_METRICS_SHOWS_MAX);
@@ -315,12 +323,11 @@ static void api_fam_store(struct jbuf *b, const struct api_scrape *sc)
 {
 	const struct store_stats *st = &sc->store;
 
-	api_metrics_family(b, "boxoffice_store_queue_depth", "gauge",
-	                   "Write commands waiting for storage.");
-	api_sample(b, "boxoffice_store_queue_depth", "", (long long)st->queue_depth);
-	api_metrics_family(b, "boxoffice_store_queue_capacity", "gauge",
-	                   "Room in the write queue; beyond it writes answer 503.");
-	api_sample(b, "boxoffice_store_queue_capacity", "", (long long)st->queue_capacity);
+	api_single(b, "boxoffice_store_queue_depth", "gauge", "Write commands waiting for storage.",
+	           (long long)st->queue_depth);
+	api_single(b, "boxoffice_store_queue_capacity", "gauge",
+	           "Room in the write queue; beyond it writes answer 503.",
+	           (long long)st->queue_capacity);
 	if (st->batch_size != NULL) {
 		api_metrics_family(b, "boxoffice_store_batch_size", "histogram",
 		                   "Write commands committed in one transaction.");
@@ -342,9 +349,9 @@ static void api_fam_viewers(struct jbuf *b, const struct api_scrape *sc)
 {
 	if (sc->api->cfg.events == NULL)
 		return; /* no change feed (a test build of the API) */
-	api_metrics_family(b, "boxoffice_sse_viewers", "gauge",
-	                   "Event-stream viewers attached now (GET /api/shows/{id}/events).");
-	api_sample(b, "boxoffice_sse_viewers", "", events_viewers(sc->api->cfg.events));
+	api_single(b, "boxoffice_sse_viewers", "gauge",
+	           "Event-stream viewers attached now (GET /api/shows/{id}/events).",
+	           events_viewers(sc->api->cfg.events));
 }
 
 typedef void (*api_family_fn)(struct jbuf *b, const struct api_scrape *sc);
