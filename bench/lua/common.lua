@@ -75,3 +75,13 @@ function done(summary, latency, requests)
 		table.concat(parts, ","), table.concat(cparts, ","),
 		(first and last > first) and (last - first) or 0))
 end
+
+-- BENCH_PACE_MS in the environment paces each connection (one request
+-- per that many ms at most): delay() exists only then, since wrk asks for
+-- it per request once it is defined.
+local pace_ms = tonumber(os.getenv("BENCH_PACE_MS") or "")
+if pace_ms then
+	function delay()
+		return pace_ms
+	end
+end

@@ -8,7 +8,7 @@
 -- numbered 0..total-1 and cut into one contiguous slice per (node, wrk
 -- thread), so no two requests of the run ask for the same seat.
 -- args: mode first nshows rows per_row node nodes nthreads
--- BENCH_PACE_MS paces each connection as in get.lua.
+-- BENCH_PACE_MS paces each connection (common.lua).
 counters = { "holds", "confirms", "refused", "carts", "seats_sold", "filler" }
 holds, confirms, refused, carts, seats_sold, filler = 0, 0, 0, 0, 0, 0
 local pending, headers = {}, { ["Content-Type"] = "application/json" }
@@ -120,12 +120,5 @@ function response(status, hdrs, body)
 	if mode == "book" and next_seat >= slice_end and #pending == 0 and in_flight == 0 and not finished then
 		finished = true
 		wrk.thread:stop()
-	end
-end
-
-local pace_ms = tonumber(os.getenv("BENCH_PACE_MS") or "")
-if pace_ms then
-	function delay()
-		return pace_ms
 	end
 end
