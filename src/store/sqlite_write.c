@@ -370,15 +370,16 @@ int sq_do_hold_best(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	unsigned char *grid;
 	int rc;
 
+	/* Picked seats: the hold checks the show itself (the same refusals
+	 * first), so it is not read twice. */
+	if (cmd->picked && cmd->nseats > 0)
+		return sq_do_hold(s, cmd, now);
 	rc = sq_show_check(c, cmd, now, HOLDRULE_CHECK_BOOKABLE, &sh);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (cmd->picked) {
-		if (cmd->nseats == 0) {
-			cmd->outcome = OUTCOME_SEATS_UNAVAILABLE;
-			return 0;
-		}
-		return sq_do_hold(s, cmd, now);
+	if (cmd->picked) { /* and none fit */
+		cmd->outcome = OUTCOME_SEATS_UNAVAILABLE;
+		return 0;
 	}
 	grid = calloc((size_t)sh.rows * (size_t)sh.seats_per_row, 1);
 	if (grid == NULL)
