@@ -66,7 +66,8 @@ struct http_limits {
 	pthread_cond_t stop_cond;
 	int stopping;
 
-	atomic_uint_fast64_t refused_total, refused_per_ip, header_timeouts, body_timeouts, half_closed;
+	atomic_uint_fast64_t refused_total, refused_per_ip, header_timeouts, body_timeouts,
+	    half_closed;
 };
 
 static int64_t http_limits_now_ms(void)
@@ -239,37 +240,34 @@ void http_limits_idle(struct http_conn *c)
 	http_limits_enter(c, HTTP_CONN_IDLE);
 }
 
-/* Bytes the kernel has received on fd so far; -1 when unknown. */
-static int http_limits_rx(int fd, uint64_t *out)
-{
-	struct tcp_info ti;
-	socklen_t len = sizeof(ti);
-
-	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
-	    len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
-		return -1;
-	*out = ti.tcpi_bytes_received;
-	return 0;
-}
-
 /* The kernel's TCP_CLOSE_WAIT (netinet/tcp.h, which cannot be included
  * beside linux/tcp.h): the peer has sent its FIN. */
 enum { HTTP_TCP_CLOSE_WAIT = 8 };
 
-/* 1 when the peer has half-closed fd and every byte it sent has been
- * read: a request still arriving on it can never complete. */
-static int http_limits_peer_gone(int fd)
+/* What one TCP_INFO call tells of a connection's socket. */
+struct http_tcp {
+	int rx_known;
+	uint64_t rx;   /* bytes the kernel has received so far */
+	int peer_gone; /* the peer half-closed and every byte it sent was read */
+};
+
+static void http_limits_tcp(int fd, struct http_tcp *out)
 {
 	struct tcp_info ti;
 	socklen_t len = sizeof(ti);
 	int unread = 0;
 
+	memset(out, 0, sizeof(*out));
 	memset(&ti, 0, sizeof(ti));
-	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 || len < sizeof(ti.tcpi_state))
-		return 0;
-	return ti.tcpi_state == HTTP_TCP_CLOSE_WAIT && ioctl(fd, FIONREAD, &unread) == 0 &&
-	       unread == 0;
+	if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+		return;
+	if (len >=
+	    offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
+		out->rx_known = 1;
+		out->rx = ti.tcpi_bytes_received;
+	}
+	out->peer_gone = len >= sizeof(ti.tcpi_state) && ti.tcpi_state == HTTP_TCP_CLOSE_WAIT &&
+	                 ioctl(fd, FIONREAD, &unread) == 0 && unread == 0;
 }
 
 /* libmicrohttpd's edge-triggered epoll can miss a FIN that arrives with a
@@ -280,9 +278,9 @@ static int http_limits_peer_gone(int fd)
  * byte for a whole pass and did not finish the request), is shut down.
  * Returns 1 when it was. A complete request (busy) is always answered,
  * half-close or not. */
-static int http_limits_reap_gone(struct http_conn *c, int64_t since)
+static int http_limits_reap_gone(struct http_conn *c, int64_t since, int peer_gone)
 {
-	if (!http_limits_peer_gone(c->fd)) {
+	if (!peer_gone) {
 		c->fin_seen = 0;
 		return 0;
 	}
@@ -304,25 +302,28 @@ static void http_limits_reap(struct http_limits *lim, int64_t now)
 	for (struct http_conn *c = lim->head; c != NULL; c = c->next) {
 		int state = atomic_load_explicit(&c->state, memory_order_acquire);
 		int64_t since = atomic_load_explicit(&c->since_ms, memory_order_relaxed);
-		uint64_t rx;
+		struct http_tcp tcp;
 
-		if (state != HTTP_CONN_BUSY && http_limits_reap_gone(c, since)) {
+		if (state == HTTP_CONN_BUSY)
+			continue; /* with the application: it answers */
+		http_limits_tcp(c->fd, &tcp);
+		if (http_limits_reap_gone(c, since, tcp.peer_gone)) {
 			atomic_fetch_add(&lim->half_closed, 1);
 			continue;
 		}
 		switch (state) {
 		case HTTP_CONN_IDLE:
-			if (header_ms == 0 || http_limits_rx(c->fd, &rx) != 0)
+			if (header_ms == 0 || !tcp.rx_known)
 				break;
 			/* The first pass in an idle period marks the count;
 			 * any byte beyond it starts the next request's
 			 * headers, so their deadline starts at most one pass
 			 * late. */
 			if (!c->rx_marked || c->mark_since != since) {
-				c->rx_mark = rx;
+				c->rx_mark = tcp.rx;
 				c->mark_since = since;
 				c->rx_marked = 1;
-			} else if (rx > c->rx_mark) {
+			} else if (tcp.rx > c->rx_mark) {
 				int expect = HTTP_CONN_IDLE;
 				atomic_store_explicit(&c->since_ms, now, memory_order_relaxed);
 				atomic_compare_exchange_strong(&c->state, &expect,
