@@ -13,7 +13,8 @@ expiry here use short TTLs and wait for them.
 
 Environment: see tests/lib/servers.py (BOXOFFICE_BIN, BOXOFFICE_TEST_DB,
 BOXOFFICE_START_TIMEOUT); BOXOFFICE_RESPONSE_LOG names a file to append
-every answer a Client receives to (JSON lines), which
+every answer a Client or raw_post receives to (JSON lines), and the whole
+answers that the suites read from raw sockets (record_raw), which
 tests/spec/validate_responses.mjs checks against web/openapi.json.
 """
 
@@ -188,10 +189,7 @@ class Client:
                 if not fresh and attempt == 0:
                     continue  # a stale keep-alive connection: reconnect once
                 raise
-            headers_out = {}
-            for name, value in resp.getheaders():
-                name = name.lower()
-                headers_out[name] = headers_out[name] + ", " + value if name in headers_out else value
+            headers_out = joined_headers(resp.getheaders())
             if resp.will_close:
                 self.close()
             parsed = None
@@ -225,14 +223,82 @@ class Client:
         return self.request("POST", path, body=body, headers={"Authorization": "Bearer " + tok})
 
 
+def joined_headers(pairs):
+    """Header (name, value) pairs as one dict with lower-case names, the
+    values of a repeated header joined by ", "."""
+    out = {}
+    for name, value in pairs:
+        name = name.lower()
+        out[name] = out[name] + ", " + value if name in out else value
+    return out
+
+
 def record_response(method, path, status, headers, payload):
     """Appends one answer to BOXOFFICE_RESPONSE_LOG as a JSON line, so that
-    every answer the suite saw can be checked against web/openapi.json."""
+    every answer the suite saw can be checked against web/openapi.json.
+    The suites are one process each; the lock keeps their threads' lines
+    whole (each line is one write of a file opened for appending)."""
     line = json.dumps({"method": method, "path": path, "status": status, "headers": headers,
                        "body": payload.decode("utf-8", "replace")}) + "\n"
     with _response_log_lock:
         with open(RESPONSE_LOG, "a", encoding="utf-8") as f:
             f.write(line)
+
+
+RAW_STATUS_RE = re.compile(rb"^HTTP/1\.[01] ([1-5][0-9][0-9])(?: [^\r\n]*)?$")
+RAW_REQUEST_RE = re.compile(rb"^([A-Z]+) (/[\x21-\x7e]*) HTTP/1\.[01]\r\n")
+RAW_HEADER_RE = re.compile(rb"^([!#$%&'*+.^_`|~0-9A-Za-z-]+):[ \t]*(.*?)[ \t]*$")
+
+
+def parse_raw_response(data, head=False):
+    """The first answer in bytes read from a raw socket as (status, headers
+    with lower-case names, body), or None unless it is one whole response:
+    a status line, well-formed header lines and exactly Content-Length bytes
+    of body (none for HEAD) before the next answer, if any."""
+    top, sep, rest = data.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    lines = top.split(b"\r\n")
+    m = RAW_STATUS_RE.match(lines[0])
+    if m is None:
+        return None
+    pairs = []
+    for line in lines[1:]:
+        h = RAW_HEADER_RE.match(line)
+        if h is None:
+            return None
+        pairs.append((h.group(1).decode("ascii"), h.group(2).decode("latin-1")))
+    headers = joined_headers(pairs)
+    length = headers.get("content-length", "")
+    if "transfer-encoding" in headers or not length.isdigit() or (not head and len(rest) < int(length)):
+        return None
+    body = b"" if head else rest[:int(length)]
+    if len(rest) > len(body) and not RAW_STATUS_RE.match(rest[len(body):].split(b"\r\n", 1)[0]):
+        return None  # more bytes after the body that are not the next answer
+    return int(m.group(1)), headers, body
+
+
+def record_raw(request, data):
+    """Records (see record_response) the server's answer to a request sent
+    over a raw socket: the first answer in data, paired with the first
+    request line of request. Nothing is recorded when the request line does
+    not parse or the answer is not one whole response (parse_raw_response),
+    nor for an answer libmicrohttpd wrote by itself (its short HTML pages
+    for a malformed request, a 414 or 431, a 505: no handler of ours ran, so
+    it has neither our X-Request-Id nor a JSON body). Returns True when an
+    answer was recorded."""
+    if not RESPONSE_LOG:
+        return False
+    req = RAW_REQUEST_RE.match(request)
+    answer = parse_raw_response(data, head=req is not None and req.group(1) == b"HEAD")
+    if req is None or answer is None:
+        return False
+    status, headers, body = answer
+    ctype = headers.get("content-type", "").split(";")[0].strip().lower()
+    if "x-request-id" not in headers and ctype != "application/json":
+        return False
+    record_response(req.group(1).decode("ascii"), req.group(2).decode("ascii"), status, headers, body)
+    return True
 
 
 def expect(resp, status, what):
@@ -309,6 +375,8 @@ def raw_post(conn, path, body, headers=None):
     conn.request("POST", path, body=json.dumps(body).encode(), headers=hdrs)
     resp = conn.getresponse()
     data = resp.read()
+    if RESPONSE_LOG:
+        record_response("POST", path, resp.status, joined_headers(resp.getheaders()), data)
     try:
         parsed = json.loads(data.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):

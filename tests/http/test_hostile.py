@@ -124,7 +124,9 @@ def raw(ctx, data, close_write=False):
                 s.shutdown(socket.SHUT_WR)
         except (BrokenPipeError, ConnectionResetError):
             pass
-        return read_until_close(s)
+        answer = read_until_close(s)
+        harness.record_raw(data, answer)  # for the spec check, when it is a whole answer of ours
+        return answer
     finally:
         s.close()
 
