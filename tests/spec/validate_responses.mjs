@@ -1,5 +1,5 @@
-// validate_responses.mjs - checks answers recorded by the HTTP suite
-// (tests/http/harness.py with BOXOFFICE_RESPONSE_LOG=FILE, JSON lines of
+// validate_responses.mjs - checks answers recorded by the HTTP test
+// suites (tests/http/harness.py with BOXOFFICE_RESPONSE_LOG=FILE, JSON lines of
 // {method, path, status, headers, body}) against web/openapi.json with ajv.
 //
 // usage: node tests/spec/validate_responses.mjs FILE...
@@ -10,9 +10,10 @@
 // Content-Type one of the response's media types and its JSON body valid
 // against the response's schema. Answers on a path the spec does not have
 // must be 404 NOT_FOUND (or a protocol error), and a method a documented
-// path does not take 405 METHOD_NOT_ALLOWED with Allow; both validate
-// against the spec's Error schema. One test line per operation and status;
-// the last line is "N passed, N failed".
+// path does not take 405 METHOD_NOT_ALLOWED with Allow; both are JSON that
+// validates against the spec's Error schema, with X-Request-Id. One test
+// line per operation and status, then how many answers were checked; the
+// last line is "N passed, N failed".
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -82,10 +83,20 @@ function parseJson(text) {
   }
 }
 
+// An error answer that no operation of the spec lists (an unknown path, a
+// method the path does not take, a protocol error): the spec's info says
+// that every answer carries X-Request-Id and every error the Error body,
+// as JSON.
+const requestIdPtr = pointer(['components', 'headers', 'X-Request-Id', 'schema']);
 function checkError(rec, code) {
   const problems = [];
+  const id = rec.headers['x-request-id'];
+  if (id === undefined) problems.push('required header X-Request-Id is missing');
+  else problems.push(...schemaErrors(requestIdPtr, id).map((e) => `header X-Request-Id: ${e}`));
+  const ctype = (rec.headers['content-type'] || '').split(';')[0].trim().toLowerCase();
+  if (ctype !== 'application/json') problems.push(`Content-Type ${ctype || '(none)'} is not application/json`);
   const j = parseJson(rec.body);
-  if (!j.ok) return ['body is not JSON'];
+  if (!j.ok) return [...problems, 'body is not JSON'];
   problems.push(...schemaErrors(errorPtr, j.value));
   if (code && j.value.error && j.value.error.code !== code) problems.push(`error code ${j.value.error.code}, expected ${code}`);
   return problems;
