@@ -288,6 +288,11 @@ def case_header_values(ctx):
         json_error(data, 400, None, "Idempotency-Key %r" % key[:20])
     data = post_raw(ctx, body, extra=b"Content-Length: %d\r\n" % len(body))
     json_error(data, 400, "INVALID_REQUEST", "Content-Length twice")
+    # refused before routing, so on every path alike: the health and
+    # metrics paths, which no rate limit ever refuses, and the page
+    for path in (b"/healthz", b"/readyz", b"/metrics", b"/", b"/api/shows/active"):
+        data = raw(ctx, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-A: a\x01b\r\n\r\n")
+        json_error(data, 400, "INVALID_REQUEST", "GET %s with a control byte in a header" % path.decode())
 
 
 def case_pipelined_garbage(ctx):
