@@ -5,7 +5,12 @@
  * guards the viewer lists and each feed's `flushed` (the last seq handed
  * to viewers); the fan-out thread holds it while it queues an event to
  * every viewer. Order: view_lock, then ring_lock. Feeds live until
- * events_destroy (one per show that changed or was watched). */
+ * events_destroy (one per show that changed or was watched).
+ *
+ * A feed keeps its viewers in one list per core (round robin at attach):
+ * the fan-out of a feed with many viewers sends to its lists side by side
+ * (events/fanout.c), still under view_lock, so the last of 10,000 viewers
+ * gets an event sooner (BENCHMARKS.md). */
 #include "events/events.h"
 
 #include <pthread.h>
@@ -13,10 +18,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/seat.h"
+#include "events/fanout.h"
 
-enum { EVENTS_BUCKETS = 1024 };
+enum {
+	EVENTS_BUCKETS = 1024,
+	EVENTS_PARALLEL_MIN = 64, /* viewers of a feed worth more than one thread */
+};
 
 struct events_entry {
 	int64_t seq;
@@ -31,13 +41,15 @@ struct events_viewer {
 
 struct events_feed {
 	int64_t show_id;
-	int64_t last;                          /* newest seq (ring_lock) */
-	int64_t flushed;                       /* newest seq sent (view_lock) */
-	struct events_entry ring[EVENTS_RING]; /* by seq % EVENTS_RING */
-	int64_t ring_first;                    /* oldest seq held; > last: empty */
-	struct events_viewer *viewers;         /* view_lock */
-	bool dirty;                            /* last > flushed (ring_lock) */
-	bool reset;                            /* a gap: drop the viewers */
+	int64_t last;                              /* newest seq (ring_lock) */
+	int64_t flushed;                           /* newest seq sent (view_lock) */
+	struct events_entry ring[EVENTS_RING];     /* by seq % EVENTS_RING */
+	int64_t ring_first;                        /* oldest seq held; > last: empty */
+	struct events_viewer *viewers[FANOUT_MAX]; /* one list per part (view_lock) */
+	int nviewers;                              /* in all lists (view_lock) */
+	unsigned next_list;                        /* the list the next viewer joins */
+	bool dirty;                                /* last > flushed (ring_lock) */
+	bool reset;                                /* a gap: drop the viewers */
 	struct events_feed *next;
 	struct events_feed *dirty_next; /* ev->dirty's list (ring_lock) */
 	struct events_feed *flush_next; /* the fan-out thread's own copy */
@@ -55,6 +67,8 @@ struct events {
 	struct events_feed *dirty;
 	int viewers, reserved; /* view_lock */
 	void *keepalive;       /* the comment line, an io message */
+	struct fanout *fanout;
+	int nlists; /* viewer lists per feed: the fanout's parts */
 };
 
 static int64_t events_now_ms(void)
@@ -268,39 +282,66 @@ static size_t events_messages(struct events *ev, struct events_feed *f, int64_t 
 
 /* ---- viewers ---- */
 
-static void events_viewer_drop(struct events *ev, struct events_viewer *v)
-{
-	ev->cfg.io->drop(v->stream);
-	free(v);
-	ev->viewers--;
-}
+/* One fan-out: msgs to every viewer of f, list by list. */
+struct events_job {
+	struct events *ev;
+	struct events_feed *f;
+	void **msgs;
+	size_t n;
+	int dropped[FANOUT_MAX]; /* per list: parts run side by side */
+};
 
-/* Sends msgs to every viewer of f; drops those that cannot take them
- * (view_lock held). */
-static void events_fan_out(struct events *ev, struct events_feed *f, void **msgs, size_t n)
+/* Sends the job's msgs to every viewer of one list; drops those that
+ * cannot take them. */
+static void events_send_list(void *ctx, int list)
 {
-	struct events_viewer **pv = &f->viewers;
+	struct events_job *j = ctx;
+	struct events_viewer **pv = &j->f->viewers[list];
 
 	while (*pv != NULL) {
 		struct events_viewer *v = *pv;
 		bool ok = true;
-		for (size_t i = 0; i < n && ok; i++)
-			ok = ev->cfg.io->send(v->stream, msgs[i]) == 0;
+		for (size_t i = 0; i < j->n && ok; i++)
+			ok = j->ev->cfg.io->send(v->stream, j->msgs[i]) == 0;
 		if (ok) {
 			pv = &v->next;
 		} else {
 			*pv = v->next;
-			events_viewer_drop(ev, v);
+			j->ev->cfg.io->drop(v->stream);
+			free(v);
+			j->dropped[list]++;
 		}
+	}
+}
+
+/* Sends msgs to every viewer of f, a large feed's lists side by side;
+ * drops those that cannot take them (view_lock held). */
+static void events_fan_out(struct events *ev, struct events_feed *f, void **msgs, size_t n)
+{
+	struct events_job j = {.ev = ev, .f = f, .msgs = msgs, .n = n};
+
+	if (f->nviewers >= EVENTS_PARALLEL_MIN)
+		fanout_run(ev->fanout, events_send_list, &j, ev->nlists);
+	else
+		for (int i = 0; i < ev->nlists; i++)
+			events_send_list(&j, i);
+	for (int i = 0; i < ev->nlists; i++) {
+		f->nviewers -= j.dropped[i];
+		ev->viewers -= j.dropped[i];
 	}
 }
 
 static void events_drop_all(struct events *ev, struct events_feed *f)
 {
-	while (f->viewers != NULL) {
-		struct events_viewer *v = f->viewers;
-		f->viewers = v->next;
-		events_viewer_drop(ev, v);
+	for (int i = 0; i < ev->nlists; i++) {
+		while (f->viewers[i] != NULL) {
+			struct events_viewer *v = f->viewers[i];
+			f->viewers[i] = v->next;
+			ev->cfg.io->drop(v->stream);
+			free(v);
+			f->nviewers--;
+			ev->viewers--;
+		}
 	}
 }
 
@@ -317,7 +358,7 @@ static void events_flush_feed(struct events *ev, struct events_feed *f)
 	int64_t upto = f->last;
 	bool reset = f->reset || f->flushed < f->ring_first - 1;
 	f->reset = false;
-	if (!reset && f->viewers != NULL) {
+	if (!reset && f->nviewers > 0) {
 		int64_t covered;
 		n = events_messages(ev, f, f->flushed, upto, msgs, EVENTS_BATCH, &covered);
 		if (covered < upto) {
@@ -494,9 +535,11 @@ int events_attach(struct events *ev, int64_t show_id, void *s, int64_t after)
 		if (ev->cfg.io->send(s, msgs[i]) != 0)
 			rc = -1;
 	if (rc == 0) {
+		struct events_viewer **list = &f->viewers[f->next_list++ % (unsigned)ev->nlists];
 		v->stream = s;
-		v->next = f->viewers;
-		f->viewers = v;
+		v->next = *list;
+		*list = v;
+		f->nviewers++;
 		ev->viewers++;
 	}
 	pthread_mutex_unlock(&ev->view_lock);
@@ -548,7 +591,11 @@ int events_create(const struct events_config *cfg, struct events **out)
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&ev->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	if (ev->keepalive == NULL || pthread_create(&ev->thread, NULL, events_main, ev) != 0) {
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	ev->fanout = fanout_create(cpus < 1 ? 1 : (int)(cpus < FANOUT_MAX ? cpus : FANOUT_MAX));
+	ev->nlists = ev->fanout ? fanout_parts(ev->fanout) : 1;
+	if (ev->keepalive == NULL || ev->fanout == NULL ||
+	    pthread_create(&ev->thread, NULL, events_main, ev) != 0) {
 		events_destroy(ev);
 		return -1;
 	}
@@ -586,9 +633,11 @@ void events_shutdown(struct events *ev)
 	pthread_mutex_unlock(&ev->ring_lock);
 	for (size_t b = 0; b < EVENTS_BUCKETS; b++) {
 		for (struct events_feed *f = ev->buckets[b]; f != NULL; f = f->next) {
-			for (struct events_viewer *v = f->viewers; v != NULL && bye != NULL;
-			     v = v->next)
-				ev->cfg.io->send(v->stream, bye); /* a full stream just ends */
+			/* a full stream just ends */
+			for (int i = 0; i < ev->nlists && bye != NULL; i++)
+				for (struct events_viewer *v = f->viewers[i]; v != NULL;
+				     v = v->next)
+					ev->cfg.io->send(v->stream, bye);
 			events_drop_all(ev, f);
 		}
 	}
@@ -616,6 +665,7 @@ void events_destroy(struct events *ev)
 	}
 	if (ev->keepalive != NULL)
 		ev->cfg.io->msg_unref(ev->keepalive);
+	fanout_destroy(ev->fanout);
 	pthread_mutex_destroy(&ev->ring_lock);
 	pthread_mutex_destroy(&ev->view_lock);
 	pthread_cond_destroy(&ev->cond);

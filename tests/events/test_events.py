@@ -337,6 +337,87 @@ def test_slow_viewer(env):
     fast.close()
 
 
+MANY = 96      # viewers of one show: above EVENTS_PARALLEL_MIN (64), so the
+               # fan-out sends to its lists from more than one thread
+LEAVING = 16   # of them close their sockets halfway
+
+
+def viewer_gauge(srv):
+    m = srv.client(strict=False)
+    try:
+        body = m.request("GET", "/metrics")[3].decode()
+    finally:
+        m.close()
+    for line in body.splitlines():
+        if line.startswith("boxoffice_sse_viewers "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no boxoffice_sse_viewers in /metrics")
+
+
+def test_many_viewers(env):
+    """Every viewer of a large feed (sent from several fan-out threads) gets
+    the same changes in seq order; viewers that leave are dropped and
+    counted out exactly once, whichever thread found them gone."""
+    srv = env.server("main")
+    c = env.client("main")
+    sid = new_show(c, rows=4, seats_per_row=20)["showId"]
+    # Streams earlier tests closed are found out by the keep-alive comment
+    # (every KEEPALIVE_MS): start from none, so that only ours count.
+    deadline = time.monotonic() + 10
+    while viewer_gauge(srv) > 0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    base = viewer_gauge(srv)
+    eq(base, 0, "viewers left by earlier tests")
+    streams = [open_stream(srv, sid) for _ in range(MANY)]
+    snaps = [json.loads(read_snapshot(s)["data"]) for s in streams]
+    eq(viewer_gauge(srv), base + MANY, "viewers attached")
+    users = [unique_user() for _ in range(4)]
+    try:
+        for i, u in enumerate(users):  # rows A-D, one user each
+            hold(c, u, sid, ["%s%d" % (chr(65 + i), n) for n in range(1, 11)])
+        for s in streams[:LEAVING]:
+            s.close()
+        for i, u in enumerate(users[:2]):
+            expect(c.post("/api/bookings/confirm", {"username": u, "showId": sid,
+                                                    "seats": ["%s%d" % (chr(65 + i), n) for n in range(1, 11)]}),
+                   200, "confirm")
+        for u in users[2:]:
+            expect(c.post("/api/bookings/release", {"username": u, "showId": sid}), 200, "release")
+        final = as_status(expect(c.get("/api/shows/%d" % sid), 200, "seat map"))
+        first = None
+        for k in range(LEAVING, MANY):
+            evs = seats_events(streams[k], ("D10", "AVAILABLE"))
+            seqs = [e["seq"] for e in evs]
+            check(seqs == sorted(set(seqs)), "viewer %d: seqs increase: %s" % (k, seqs))
+            eq(apply(snaps[k], evs), final, "viewer %d: snapshot + events = seat map" % k)
+            changes = [(ch["seat"], ch["status"]) for e in evs for ch in e["changes"]]
+            if first is None:
+                first = (snaps[k], changes)
+            elif snaps[k] == first[0]:
+                eq(changes, first[1], "viewer %d: the same changes as the first viewer" % k)
+        # The leavers are found out by sends that fail: keep changing seats
+        # until each of them has been dropped, and only those.
+        deadline = time.monotonic() + 10
+        n = 0
+        while viewer_gauge(srv) > base + MANY - LEAVING and time.monotonic() < deadline:
+            u = unique_user()
+            hold(c, u, sid, ["A20"])
+            expect(c.post("/api/bookings/release", {"username": u, "showId": sid}), 200, "release")
+            n += 1
+            time.sleep(0.05)
+        eq(viewer_gauge(srv), base + MANY - LEAVING, "viewers after %d leave (%d more changes)" % (LEAVING, n))
+    finally:
+        for s in streams:
+            s.close()
+    deadline = time.monotonic() + 10
+    while viewer_gauge(srv) > base and time.monotonic() < deadline:
+        u = unique_user()
+        hold(c, u, sid, ["B20"])
+        expect(c.post("/api/bookings/release", {"username": u, "showId": sid}), 200, "release")
+        time.sleep(0.05)
+    eq(viewer_gauge(srv), base, "every viewer counted out")
+
+
 # ---- two nodes (PostgreSQL) ----
 
 def test_cross_node(env):
@@ -398,6 +479,7 @@ TESTS = [
     ("unknown show 404, bad id 400", test_unknown_show),
     ("viewer limit: 503 with Retry-After", test_viewer_limit),
     ("a stalled viewer is dropped, writers and viewers go on", test_slow_viewer),
+    ("%d viewers of one show, %d leaving: same changes, counted out once" % (MANY, LEAVING), test_many_viewers),
 ]
 if ON_POSTGRES:
     SPECS["node-b"] = {"args": ["--sse-keepalive-ms", str(KEEPALIVE_MS)]}
