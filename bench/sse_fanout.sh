@@ -5,6 +5,11 @@
 # hold throughput with the viewers against the same burst without them
 # (measured first, in the same run, on a fresh show of the same size). On
 # PostgreSQL a second node's viewers too (holds go through node A).
+# Delivery is also given from the moment each hold's request was written
+# (an upper bound that does not depend on when the holding client got the
+# CPU to read its answer). Then, on SQLite, one hold alone to the same
+# viewers (one fan-out pass), and the machine's floor for a pass: one send
+# to each of as many bare loopback sockets (bench/sse_floor.c).
 # Prints Markdown rows for BENCHMARKS.md.
 # env: SSE_VIEWERS (10000), SSE_VIEWERS_B (2000), SSE_HOLDS (1000),
 #      SSE_CLIENTS (32), SSE_THREADS (server --threads, 2),
@@ -20,6 +25,7 @@ CLIENTS=${SSE_CLIENTS:-32}
 THREADS=${SSE_THREADS:-2}
 BACKENDS=${SSE_BACKENDS:-sqlite pg}
 ROWS=20
+ONE_ROW=
 PER_ROW=$(((HOLDS + ROWS - 1) / ROWS))
 TOKEN=bench-token
 TMP=$(mktemp -d /tmp/boxoffice-ssebench.XXXXXX)
@@ -37,6 +43,7 @@ cleanup() {
 trap cleanup EXIT
 
 cc -O2 -std=gnu17 -Wall -Wextra -o "$TMP/sse_fanout" bench/sse_fanout.c -lpthread
+cc -O2 -std=gnu17 -Wall -Wextra -o "$TMP/sse_floor" bench/sse_floor.c -lpthread
 ulimit -n "$(ulimit -Hn)"
 free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 json_id() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
@@ -68,19 +75,30 @@ new_show() {
 	SHOW=$(admin /api/admin/shows "{\"movieId\":$movie,\"screenId\":$screen,\"showTime\":\"$when\"}" | json_id showId)
 }
 
+# viewers_gone URL: waits (30 s at most) until the node has no viewers.
+viewers_gone() {
+	for _ in $(seq 300); do
+		curl -sf "$1/metrics" | grep -q '^boxoffice_sse_viewers 0$' && return
+		sleep 0.1
+	done
+	echo "viewers still attached at $1" >&2
+	return 1
+}
+
 row() { # name ref-file run-file node-letter
 	local r=$2 v=$3 n=$4
-	printf '| %s | %s | %s / %s / %s | %s KiB | %s/s | %s/s | %s | %s |\n' "$1" \
+	printf '| %s | %s | %s / %s / %s | %s / %s | %s KiB | %s/s | %s/s | %s | %s |\n' "$1" \
 		"$(field node${n}_viewers "$v")" "$(field node${n}_p50_ms "$v")" \
 		"$(field node${n}_p99_ms "$v")" "$(field node${n}_max_ms "$v")" \
+		"$(field node${n}_p99_sent_ms "$v")" "$(field node${n}_max_sent_ms "$v")" \
 		"$(kib "$(field node${n}_bytes_per_viewer "$v")")" \
 		"$(field holds_per_s "$r")" "$(field holds_per_s "$v")" \
 		"$(ratio "$(field holds_per_s "$v")" "$(field holds_per_s "$r")")" \
 		"$(field node${n}_dropped "$v") dropped, $(field node${n}_missing "$v") missing"
 }
 
-echo "| backend, node | viewers | delivery p50 / p99 / max (ms) | server memory per viewer | holds/s without viewers | holds/s with viewers | ratio | viewers lost |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| backend, node | viewers | delivery p50 / p99 / max (ms) | from the request's write: p99 / max (ms) | server memory per viewer | holds/s without viewers | holds/s with viewers | ratio | viewers lost |"
+echo "|---|---|---|---|---|---|---|---|---|"
 for b in $BACKENDS; do
 	case $b in
 	sqlite)
@@ -91,6 +109,12 @@ for b in $BACKENDS; do
 		"$TMP/sse_fanout" "$NODE_PORT" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" "$VIEWERS" 0 0 \
 			"$NODE_PID" >"$TMP/run"
 		row "SQLite" "$TMP/ref" "$TMP/run" A
+		# one hold alone: its delivery is one fan-out pass (once the
+		# server has let go of the last run's viewers)
+		viewers_gone "$NODE_URL"
+		new_show "$NODE_URL"
+		"$TMP/sse_fanout" "$NODE_PORT" "$SHOW" $ROWS "$PER_ROW" 1 1 "$VIEWERS" 0 0 >"$TMP/one"
+		ONE_ROW="| SQLite, one hold | $(field nodeA_viewers "$TMP/one") | $(field nodeA_p50_ms "$TMP/one") / $(field nodeA_p99_ms "$TMP/one") / $(field nodeA_max_ms "$TMP/one") | $(field nodeA_p50_sent_ms "$TMP/one") / $(field nodeA_p99_sent_ms "$TMP/one") / $(field nodeA_max_sent_ms "$TMP/one") | $(field nodeA_missing "$TMP/one") |"
 		;;
 	pg)
 		PGDIR=$(mktemp -d /tmp/boxoffice-ssebench-pg.XXXXXX)
@@ -111,5 +135,26 @@ for b in $BACKENDS; do
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	PIDS=()
-	[ -n "${SSE_RAW:-}" ] && { cat "$TMP/ref"; cat "$TMP/run"; }
+	[ -n "${SSE_RAW:-}" ] && { cat "$TMP/ref"; cat "$TMP/run"; [ -f "$TMP/one" ] && cat "$TMP/one"; }
+done
+
+if [ -n "${ONE_ROW:-}" ]; then
+	echo
+	echo "| one hold to every viewer | viewers | delivery p50 / p99 / max (ms) | from the request's write: p50 / p99 / max (ms) | missing |"
+	echo "|---|---|---|---|---|"
+	echo "$ONE_ROW"
+fi
+
+# The machine's floor, measured in the same run: one send to each of the
+# viewers' sockets with no server around it (bench/sse_floor.c), for a
+# small event and for one that carries the whole burst (about 31 bytes a
+# seat), from 1 and 2 threads. The server's fan-out pass cannot be faster.
+echo
+echo "| bare loopback floor: one send to each of $VIEWERS sockets | 1 thread best / median (ms) | 2 threads best / median (ms) |"
+echo "|---|---|---|"
+for bytes in 100 $((HOLDS * 31)); do
+	"$TMP/sse_floor" "$VIEWERS" "$bytes" 5 >"$TMP/floor"
+	printf '| %s bytes | %s / %s | %s / %s |\n' "$bytes" \
+		"$(field threads1_best_ms "$TMP/floor")" "$(field threads1_median_ms "$TMP/floor")" \
+		"$(field threads2_best_ms "$TMP/floor")" "$(field threads2_median_ms "$TMP/floor")"
 done
