@@ -242,6 +242,11 @@ def case_huge_seat_arrays(ctx):
                "PAYLOAD_TOO_LARGE", "100,000-element seat array")
     json_error(post_raw(ctx, base + b",".join([b"1"] * 100000) + b"]}"), 413,
                "PAYLOAD_TOO_LARGE", "100,000-element number array")
+    # a body over 64 KiB is refused on every path, a GET's included
+    for path in (b"/healthz", b"/api/shows/%d" % ctx.sid):
+        data = raw(ctx, b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                   b"Content-Length: 70000\r\n\r\n" + b"x" * 70000)
+        json_error(data, 413, "PAYLOAD_TOO_LARGE", "GET %s with a 70,000-byte body" % path.decode())
     seats = [("%s%d" % (chr(65 + i // 999 % 26), 1 + i % 999)).encode() for i in range(6000)]
     json_error(post_raw(ctx, base + b",".join(b'"' + s + b'"' for s in seats) + b"]}"), 400,
                None, "6,000 distinct seats (within the body limit)")
