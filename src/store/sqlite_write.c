@@ -124,6 +124,19 @@ static int sq_show_check(struct sq_conn *c, struct store_cmd *cmd, int64_t now, 
 	return cmd->outcome != OUTCOME_OK;
 }
 
+/* The start of a user's write: the show and the checks asked for, then
+ * the user's id. Returns as sq_show_check: 1 refused (outcome set), 0 go
+ * on, -1 storage error. */
+static int sq_user_write_begin(struct sq_state *s, struct store_cmd *cmd, int64_t now,
+                               unsigned checks, struct holdrule_show *sh, int64_t *user_id)
+{
+	int rc = sq_show_check(s->writer_conn, cmd, now, checks, sh);
+
+	if (rc != 0)
+		return rc;
+	return sq_user_id(s, cmd->username, now, user_id) != 0 ? -1 : 0;
+}
+
 struct sq_cart {
 	int64_t id; /* 0 when there is no live cart */
 	int64_t created_at, expires_at;
@@ -285,11 +298,10 @@ int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	int added = 0, total = 0;
 	struct seat added_seats[BOOKING_SEATS_MAX];
 
-	int rc = sq_show_check(c, cmd, now, HOLDRULE_CHECK_BOOKABLE | HOLDRULE_CHECK_SEATS, &sh);
+	int rc = sq_user_write_begin(s, cmd, now, HOLDRULE_CHECK_BOOKABLE | HOLDRULE_CHECK_SEATS,
+	                             &sh, &user_id);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (sq_user_id(s, cmd->username, now, &user_id) != 0)
-		return -1;
 	if (sq_cart_get(c, cmd, user_id, now, &cart) != 0)
 		return -1;
 	/* A new cart holds exactly the seats this command takes: it is created
@@ -447,11 +459,9 @@ int sq_do_confirm(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	int64_t user_id, retry_id;
 	int rc;
 
-	rc = sq_show_check(c, cmd, now, HOLDRULE_CHECK_SEATS, &sh);
+	rc = sq_user_write_begin(s, cmd, now, HOLDRULE_CHECK_SEATS, &sh, &user_id);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (sq_user_id(s, cmd->username, now, &user_id) != 0)
-		return -1;
 	/* A retried confirm is looked for only when booking the seats fails,
 	 * so that a first confirm pays no lookup per seat: a seat can be
 	 * booked only while HELD in the live cart, so a retry (every seat
@@ -537,11 +547,10 @@ int sq_do_release(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	struct sq_cart cart;
 	int64_t user_id, left;
 
-	int rc = sq_show_check(c, cmd, now, cmd->all_seats ? 0 : HOLDRULE_CHECK_SEATS, &sh);
+	int rc = sq_user_write_begin(s, cmd, now, cmd->all_seats ? 0 : HOLDRULE_CHECK_SEATS, &sh,
+	                             &user_id);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (sq_user_id(s, cmd->username, now, &user_id) != 0)
-		return -1;
 	if (sq_cart_get(c, cmd, user_id, now, &cart) != 0)
 		return -1;
 	if (cart.id == 0) {
