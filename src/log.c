@@ -83,7 +83,7 @@ static int log_needs_quotes(const char *v)
 	return 0;
 }
 
-/* Writes v escaped for a quoted logfmt or JSON string: \" \\ and \uXXXX
+/* Writes v escaped for a quoted logfmt or JSON string: \" \\ and \u00hh
  * (or \n, \t) for control characters, so a client's path can never start
  * a line of its own; bytes >= 0x7f too, so that a JSON line stays valid
  * whatever bytes a path holds. */
