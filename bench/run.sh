@@ -16,22 +16,10 @@ CONNS=${BENCH_CONNECTIONS:-64}
 THREADS=${BENCH_THREADS:-2}
 BACKENDS=${BENCH_BACKENDS:-sqlite pg1 pg2}
 TOKEN=bench-token
-TMP=$(mktemp -d /tmp/boxoffice-bench.XXXXXX)
-PGDIR=
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ -n "$PGDIR" ]; then
-		tests/pg/pg_cluster.sh stop "$PGDIR" >/dev/null 2>&1
-		rm -rf "$PGDIR"
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+BENCH_NAME=bench
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-json_id() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 ratio() { /usr/bin/python3 -c "print(f'{$1/$2:.3f}')"; }
 sum() { /usr/bin/python3 -c "print(round($1+$2))"; }
 rps() { grep -E '^Requests/sec' "$1" | awk '{print $2}'; }

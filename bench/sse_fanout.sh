@@ -28,25 +28,13 @@ ROWS=20
 ONE_ROW=
 PER_ROW=$(((HOLDS + ROWS - 1) / ROWS))
 TOKEN=bench-token
-TMP=$(mktemp -d /tmp/boxoffice-ssebench.XXXXXX)
-PGDIR=
-PIDS=()
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
-	if [ -n "$PGDIR" ]; then
-		tests/pg/pg_cluster.sh stop "$PGDIR" >/dev/null 2>&1
-		rm -rf "$PGDIR"
-	fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+BENCH_NAME=ssebench
+# shellcheck source=bench/common.sh
+source bench/common.sh
 
 cc -O2 -std=gnu17 -Wall -Wextra -o "$TMP/sse_fanout" bench/sse_fanout.c -lpthread
 cc -O2 -std=gnu17 -Wall -Wextra -o "$TMP/sse_floor" bench/sse_floor.c -lpthread
 ulimit -n "$(ulimit -Hn)"
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-json_id() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 field() { tr ' ' '\n' <"$2" | sed -n "s/^$1=//p"; }
 ratio() { /usr/bin/python3 -c "print(f'{$1/$2:.2f}')"; }
 kib() { /usr/bin/python3 -c "print(f'{$1/1024:.1f}')"; }
