@@ -84,6 +84,8 @@ const char *const sq_sql[SQ_STMT_COUNT] = {
     [SQ_SEAT_MINE] =
         "SELECT 1 FROM seats WHERE show_id = ?1 AND seat_row = ?2 AND "
         "seat_number = ?3 AND status = 'HELD' AND booking_id = ?4 AND held_expiry > ?5",
+    [SQ_SEAT_FREE] = "SELECT 1 FROM seats WHERE show_id = ?1 AND seat_row = ?2 AND "
+                     "seat_number = ?3 AND " SQ_FREE_SEAT("", "?4"),
     [SQ_BSEAT_INSERT] = "INSERT OR IGNORE INTO booking_seats(booking_id, show_id, seat_row, "
                         "seat_number) VALUES (?1, ?2, ?3, ?4)",
     [SQ_CART_COUNT] = "SELECT count(*) FROM seats WHERE booking_id = ?1 AND status = 'HELD'",

@@ -39,27 +39,34 @@ static void sq_bad_add(struct store_cmd *cmd, struct seat seat)
 		cmd->bad[cmd->nbad++] = seat;
 }
 
-/* Finds or creates the user; returns 0 and the id, or -1. */
-static int sq_user_id(struct sq_state *s, const char *username, int64_t now, int64_t *id)
+/* Looks the user up: 1 and the id, 0 when there is no such user, -1. */
+static int sq_user_find(struct sq_state *s, const char *username, int64_t *id)
 {
 	struct sq_conn *c = s->writer_conn;
 	sqlite3_stmt *st;
-	static const char hex[] = "0123456789abcdef";
-	unsigned char r[16];
-	char guid[37];
-	int rc;
 
 	if (sq_wcache_user(c->wcache, username, id))
-		return 0;
-	rc = sq_row(c, &st, SQ_USER_GET, "%s", username);
-	if (rc < 0)
-		return -1;
+		return 1;
+	int rc = sq_row(c, &st, SQ_USER_GET, "%s", username);
 	if (rc == 1) {
 		*id = sqlite3_column_int64(st, 0);
 		sq_done(st);
 		sq_wcache_learn_user(c->wcache, username, *id);
-		return 0;
 	}
+	return rc;
+}
+
+/* Finds or creates the user; returns 0 and the id, or -1. */
+static int sq_user_id(struct sq_state *s, const char *username, int64_t now, int64_t *id)
+{
+	struct sq_conn *c = s->writer_conn;
+	static const char hex[] = "0123456789abcdef";
+	unsigned char r[16];
+	char guid[37];
+	int rc = sq_user_find(s, username, id);
+
+	if (rc != 0)
+		return rc < 0 ? -1 : 0;
 	if (sq_random(s, r, sizeof(r)) != 0)
 		return -1;
 	r[6] = (unsigned char)((r[6] & 0x0f) | 0x40); /* version 4 */
@@ -287,6 +294,24 @@ static int sq_distinct_seats(const struct seat *seats, int n)
 	return k;
 }
 
+/* Lists in cmd's bad seats those of its seats that are not free at now. */
+static int sq_seats_not_free(struct sq_conn *c, struct store_cmd *cmd, int64_t now)
+{
+	for (int i = 0; i < cmd->nseats; i++) {
+		sqlite3_stmt *st;
+		const struct seat *seat = &cmd->seats[i];
+		int rc = sq_row(c, &st, SQ_SEAT_FREE, SQ_I64 "%d%d" SQ_I64, cmd->show_id, seat->row,
+		                seat->number, now);
+		if (rc < 0)
+			return -1;
+		if (rc == 1)
+			sq_done(st);
+		else
+			sq_bad_add(cmd, *seat);
+	}
+	return 0;
+}
+
 /* Holds cmd->seats for the user. The seats have been validated for shape;
  * existence, availability and limits are checked here. */
 int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
@@ -298,16 +323,31 @@ int sq_do_hold(struct sq_state *s, struct store_cmd *cmd, int64_t now)
 	int added = 0, total = 0;
 	struct seat added_seats[BOOKING_SEATS_MAX];
 
-	int rc = sq_user_write_begin(s, cmd, now, HOLDRULE_CHECK_BOOKABLE | HOLDRULE_CHECK_SEATS,
-	                             &sh, &user_id);
+	int rc = sq_show_check(c, cmd, now, HOLDRULE_CHECK_BOOKABLE | HOLDRULE_CHECK_SEATS, &sh);
 	if (rc != 0)
 		return rc < 0 ? -1 : 0;
-	if (sq_cart_get(c, cmd, user_id, now, &cart) != 0)
+	int known = sq_user_find(s, cmd->username, &user_id);
+	if (known < 0)
+		return -1;
+	memset(&cart, 0, sizeof(cart));
+	if (known == 1 && sq_cart_get(c, cmd, user_id, now, &cart) != 0)
 		return -1;
 	/* A new cart holds exactly the seats this command takes: it is created
 	 * with their total, and neither counted nor refreshed after. */
 	int fresh = cart.id == 0;
 	if (fresh) {
+		/* Without a live cart no seat can be the user's own: a seat that
+		 * is not free refuses the hold before a user or cart is made (in
+		 * an on-sale most holds are refused, and this is their path). */
+		if (sq_seats_not_free(c, cmd, now) != 0)
+			return -1;
+		if (cmd->nbad > 0) {
+			cmd->pick_conflict = cmd->picked;
+			cmd->outcome = OUTCOME_SEATS_UNAVAILABLE;
+			return 0;
+		}
+		if (known == 0 && sq_user_id(s, cmd->username, now, &user_id) != 0)
+			return -1;
 		total = sq_distinct_seats(cmd->seats, cmd->nseats);
 		if (sq_cart_create(s, cmd, user_id, now, total, &cart) != 0)
 			return -1;
