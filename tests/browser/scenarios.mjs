@@ -130,6 +130,37 @@ const scenarios = {
     check(seats.length === 4 && seats.includes('B2'), 'best 3 seats left the cart as ' + seats.join(', '));
   },
 
+  // What `make run` serves: the demo's first show, picked from the list,
+  // a seat held and confirmed, and the booking found through the API.
+  async demo(browser, errors) {
+    const a = await user(browser, cfg.a, DESKTOP, errors);
+    await a.goto('/');
+    await a.waitForSelector(`#shows a[href="#show=${cfg.showId}"]`);
+    await a.click(`#shows a[href="#show=${cfg.showId}"]`);
+    await a.waitForSelector('#rows button.seat');
+    check((await a.textContent('#show-title')) === cfg.movieName, 'the show page names another movie');
+    const free = a.locator('#rows button[aria-label$=", available"]').first();
+    const label = (await free.getAttribute('aria-label')).split(',')[0];
+    const name = 'demo-' + cfg.tag;
+    const answer = hold(a);
+    await free.click();
+    await giveName(a, name);
+    check((await answer).status() === 200, `the hold of ${label} was refused`);
+    await a.waitForSelector(seatSel(label, 'held by you'));
+    const confirmed = a.waitForResponse((r) => r.url().endsWith('/api/bookings/confirm'));
+    await a.click('#confirm');
+    check((await confirmed).status() === 200, 'the confirm was refused');
+    await a.waitForSelector('#booked:not([hidden])');
+    const ref = ((await a.textContent('#booked .ref')) || '').trim();
+    check(/^BX-[23456789ABCDEFGHJKMNPQRSTVWXYZ]{8}$/.test(ref), `the page shows the reference "${ref}"`);
+    await a.waitForSelector(seatSel(label, 'booked'));
+    const mine = await api(cfg.a, `/api/bookings/user?username=${encodeURIComponent(name)}`);
+    const b = mine.status === 200 ? mine.body.find((x) => x.bookingReference === ref) : null;
+    check(b && b.status === 'CONFIRMED' && b.showId === cfg.showId && b.seats.join() === label,
+      `the API does not have ${ref} as a CONFIRMED booking of ${label}: ${JSON.stringify(mine)}`);
+    info(`booked ${label} of the demo's "${cfg.movieName}" as ${ref}`);
+  },
+
   // A holds, B sees it within 1 s; B's click on it says why it failed; A
   // confirms and sees the reference, B sees the seats booked; A cancels
   // from My bookings and B sees them free again.

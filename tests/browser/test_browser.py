@@ -20,7 +20,7 @@ sys.dont_write_bytecode = True  # keep the source tree clean
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 sys.path.insert(0, os.path.join(ROOT, "tests", "http"))
 
-from harness import ON_POSTGRES, TestFailure, new_show, row_label, run  # noqa: E402
+from harness import ON_POSTGRES, TestFailure, check, expect, new_show, row_label, run  # noqa: E402
 
 SCRIPT = os.path.join(ROOT, "tests", "browser", "scenarios.mjs")
 OUT = os.path.join(os.environ.get("BOXOFFICE_TEST_OUTPUT", os.path.join(ROOT, "build", "test-output")), "browser")
@@ -79,6 +79,25 @@ def test_first_visit(env):
     scenario("first", env, show_on(env))
 
 
+def test_demo(env):
+    """What `make run` serves (SQLite, its default): a server started on a
+    fresh database file seeds the demo, and the page books one of the
+    demo's seats end to end. A fresh file has no other show, so any active
+    show is the demo's."""
+    srv = env.server("demo-a")
+    c = srv.client()
+    try:
+        shows = expect(c.get("/api/shows/active"), 200, "active shows")
+        check(shows, "a fresh start seeded no demo show")
+        # the latest: no show of it can start during the test
+        last = max(shows, key=lambda s: (s["showTime"], s["showId"]))
+        detail = expect(c.get("/api/shows/%d" % last["showId"]), 200, "the demo show")
+    finally:
+        c.close()
+    scenario("demo", env, {"showId": detail["showId"], "movieName": detail["movieName"],
+                           "rows": detail["rows"], "seatsPerRow": detail["seatsPerRow"]}, "demo-")
+
+
 def test_live_two_users(env):
     scenario("live", env, show_on(env))
 
@@ -118,6 +137,12 @@ TESTS = [
     ("/docs renders every operation, nothing from another origin", test_docs),
     ("50,000-seat show renders and scrolls", test_big_show),
 ]
+
+if not ON_POSTGRES:
+    # make run's default backend; a PostgreSQL database already in use is
+    # not seeded
+    SPECS["demo-a"] = {"args": []}
+    TESTS.insert(0, ("what make run serves: a demo seat booked end to end through the page", test_demo))
 
 if __name__ == "__main__":
     run(TESTS, SPECS, title="boxoffice page in chromium (%s)" % TAG)
