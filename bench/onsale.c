@@ -26,7 +26,9 @@
 #include <time.h>
 #include <unistd.h>
 
-enum { BUF = 256 * 1024, LABEL = 16 };
+#include "seat_label.h"
+
+enum { BUF = 256 * 1024 };
 
 struct view { /* seats a user believes free, shared by reference */
 	int refs;
@@ -79,33 +81,6 @@ static void view_unref(struct view *v)
 		free(v);
 }
 
-static void label_of(int idx, char out[LABEL])
-{
-	int r = idx / per_row, n = idx % per_row + 1;
-	if (r < 26)
-		snprintf(out, LABEL, "%c%d", 'A' + r, n);
-	else
-		snprintf(out, LABEL, "%c%c%d", 'A' + (r - 26) / 26, 'A' + (r - 26) % 26, n);
-}
-
-static int index_of(const char *p, size_t len)
-{
-	size_t i = 0;
-	int r, n = 0;
-
-	while (i < len && p[i] >= 'A' && p[i] <= 'Z')
-		i++;
-	if (i == 1)
-		r = p[0] - 'A';
-	else if (i == 2)
-		r = 26 + (p[0] - 'A') * 26 + (p[1] - 'A');
-	else
-		return -1;
-	for (; i < len; i++)
-		n = n * 10 + (p[i] - '0');
-	return r < rows && n >= 1 && n <= per_row ? r * per_row + n - 1 : -1;
-}
-
 /* The seats listed in the map's "available":[...], or NULL. */
 static struct view *view_from_map(const char *body)
 {
@@ -128,7 +103,7 @@ static struct view *view_from_map(const char *body)
 		const char *e = memchr(q + 1, '"', (size_t)(end - q - 1));
 		if (e == NULL)
 			break;
-		int idx = index_of(q + 1, (size_t)(e - q - 1));
+		int idx = seat_index_of(q + 1, (size_t)(e - q - 1), rows, per_row);
 		if (idx >= 0)
 			v->seat[v->n++] = idx;
 		p = e + 1;
@@ -186,8 +161,8 @@ static void count_status(int st)
 
 static int post(int fd, const char *path, int user, int seat, char *buf)
 {
-	char label[LABEL], body[160], req[512];
-	label_of(seat, label);
+	char label[SEAT_LABEL_MAX], body[160], req[512];
+	seat_label_of(seat, per_row, label);
 	int bl = snprintf(body, sizeof(body), "{\"username\":\"fan%d\",\"showId\":%d,\"seats\":[\"%s\"]}",
 	                  user, show, label);
 	int n = snprintf(req, sizeof(req),

@@ -36,6 +36,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "seat_label.h"
+
 enum {
 	PER_ADDR = 1000,        /* viewers per source address */
 	WAIT_SNAPSHOT_S = 120,  /* all snapshots in, at most */
@@ -81,34 +83,6 @@ static double now_ms(void)
 	return (double)(ts.tv_sec - t0.tv_sec) * 1000.0 + (double)(ts.tv_nsec - t0.tv_nsec) / 1e6;
 }
 
-static int seat_index(const char *label, int len)
-{
-	int i = 0, row = 0, n = 0;
-
-	while (i < len && label[i] >= 'A' && label[i] <= 'Z')
-		i++;
-	if (i == 1)
-		row = label[0] - 'A';
-	else if (i == 2)
-		row = 26 + (label[0] - 'A') * 26 + (label[1] - 'A');
-	else
-		return -1;
-	for (; i < len; i++)
-		n = n * 10 + (label[i] - '0');
-	if (row >= rows || n < 1 || n > per_row)
-		return -1;
-	return row * per_row + (n - 1);
-}
-
-static void seat_label(int idx, char out[16])
-{
-	int row = idx / per_row, n = idx % per_row + 1;
-	if (row < 26)
-		sprintf(out, "%c%d", 'A' + row, n);
-	else
-		sprintf(out, "%c%c%d", 'A' + (row - 26) / 26, 'A' + (row - 26) % 26, n);
-}
-
 /* One decoded body byte of viewer v. */
 static void body_byte(struct viewer *v, int vi, char c, double t)
 {
@@ -118,7 +92,7 @@ static void body_byte(struct viewer *v, int vi, char c, double t)
 	if (v->collecting) {
 		if (c == '"' || v->label_len >= 7) {
 			v->collecting = 0;
-			int s = seat_index(v->label, v->label_len);
+			int s = seat_index_of(v->label, (size_t)v->label_len, rows, per_row);
 			if (s >= 0 && s < holds && v->blanks >= 2) {
 				float *a = &arrive[(size_t)vi * (size_t)holds + (size_t)s];
 				if (*a < 0) {
@@ -339,7 +313,7 @@ static void *client_main(void *arg)
 		if (i >= holds)
 			break;
 		char label[16], body[256], req[512];
-		seat_label(i, label);
+		seat_label_of(i, per_row, label);
 		int bl = snprintf(body, sizeof(body),
 		                  "{\"username\":\"fan-%s-%d\",\"showId\":%d,\"seats\":[\"%s\"]}",
 		                  run_tag, i, hold_show ? hold_show : show_id, label);
