@@ -13,7 +13,7 @@
 # Prints Markdown rows for BENCHMARKS.md.
 # env: SSE_VIEWERS (10000), SSE_VIEWERS_B (2000), SSE_HOLDS (1000),
 #      SSE_CLIENTS (32), SSE_THREADS (server --threads, 2),
-#      SSE_BACKENDS ("sqlite pg")
+#      SSE_BACKENDS ("sqlite pg"), SSE_REPEAT (bursts per backend, 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -25,6 +25,7 @@ CLIENTS=${SSE_CLIENTS:-32}
 THREADS=${SSE_THREADS:-2}
 BACKENDS=${SSE_BACKENDS:-sqlite pg}
 ROWS=20
+REPEAT=${SSE_REPEAT:-3}
 ONE_ROW=
 PER_ROW=$(((HOLDS + ROWS - 1) / ROWS))
 TOKEN=bench-token
@@ -73,13 +74,25 @@ viewers_gone() {
 	return 1
 }
 
-row() { # name ref-file run-file node-letter
-	local r=$2 v=$3 n=$4
-	printf '| %s | %s | %s / %s / %s | %s / %s | %s KiB | %s/s | %s/s | %s | %s |\n' "$1" \
+declare -A RATIOS
+# note_ratio BACKEND REF RUN: keeps the run's throughput ratio for the median.
+note_ratio() {
+	RATIOS[$1]="${RATIOS[$1]:-}${RATIOS[$1]:+ }$(ratio "$(field holds_per_s "$3")" "$(field holds_per_s "$2")")"
+}
+median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
+
+# row NAME REF-FILE RUN-FILE NODE-LETTER RUN: memory per viewer is given
+# for the first run only (later runs start from the memory the earlier
+# viewers left to the allocator).
+row() {
+	local r=$2 v=$3 n=$4 mem
+	mem="$(kib "$(field node${n}_bytes_per_viewer "$v")") KiB"
+	[ "$5" = 1 ] || mem="(run 1)"
+	printf '| %s | %s | %s / %s / %s | %s / %s | %s | %s/s | %s/s | %s | %s |\n' "$1" \
 		"$(field node${n}_viewers "$v")" "$(field node${n}_p50_ms "$v")" \
 		"$(field node${n}_p99_ms "$v")" "$(field node${n}_max_ms "$v")" \
 		"$(field node${n}_p99_sent_ms "$v")" "$(field node${n}_max_sent_ms "$v")" \
-		"$(kib "$(field node${n}_bytes_per_viewer "$v")")" \
+		"$mem" \
 		"$(field holds_per_s "$r")" "$(field holds_per_s "$v")" \
 		"$(ratio "$(field holds_per_s "$v")" "$(field holds_per_s "$r")")" \
 		"$(field node${n}_dropped "$v") dropped, $(field node${n}_missing "$v") missing"
@@ -91,12 +104,16 @@ for b in $BACKENDS; do
 	case $b in
 	sqlite)
 		start_node "sqlite:$TMP/fan.db"
-		new_show "$NODE_URL"
-		"$TMP/sse_fanout" "$NODE_PORT" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" 0 >"$TMP/ref"
-		new_show "$NODE_URL"
-		"$TMP/sse_fanout" "$NODE_PORT" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" "$VIEWERS" 0 0 \
-			"$NODE_PID" >"$TMP/run"
-		row "SQLite" "$TMP/ref" "$TMP/run" A
+		for k in $(seq "$REPEAT"); do
+			viewers_gone "$NODE_URL"
+			new_show "$NODE_URL"
+			"$TMP/sse_fanout" "$NODE_PORT" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" 0 >"$TMP/ref"
+			new_show "$NODE_URL"
+			"$TMP/sse_fanout" "$NODE_PORT" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" "$VIEWERS" 0 0 \
+				"$NODE_PID" >"$TMP/run"
+			row "SQLite (run $k)" "$TMP/ref" "$TMP/run" A "$k"
+			note_ratio SQLite "$TMP/ref" "$TMP/run"
+		done
 		# one hold alone: its delivery is one fan-out pass (once the
 		# server has let go of the last run's viewers)
 		viewers_gone "$NODE_URL"
@@ -111,19 +128,33 @@ for b in $BACKENDS; do
 		a_port=$NODE_PORT a_pid=$NODE_PID a_url=$NODE_URL
 		start_node "$url"
 		b_port=$NODE_PORT b_pid=$NODE_PID
-		new_show "$a_url"
-		"$TMP/sse_fanout" "$a_port" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" 0 >"$TMP/ref"
-		new_show "$a_url"
-		"$TMP/sse_fanout" "$a_port" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" "$VIEWERS" \
-			"$b_port" "$VIEWERS_B" "$a_pid" "$b_pid" >"$TMP/run"
-		row "PostgreSQL, node A (holds here)" "$TMP/ref" "$TMP/run" A
-		row "PostgreSQL, node B" "$TMP/ref" "$TMP/run" B
+		for k in $(seq "$REPEAT"); do
+			viewers_gone "$a_url"
+			viewers_gone "http://127.0.0.1:$b_port"
+			new_show "$a_url"
+			"$TMP/sse_fanout" "$a_port" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" 0 >"$TMP/ref"
+			new_show "$a_url"
+			"$TMP/sse_fanout" "$a_port" "$SHOW" $ROWS "$PER_ROW" "$HOLDS" "$CLIENTS" "$VIEWERS" \
+				"$b_port" "$VIEWERS_B" "$a_pid" "$b_pid" >"$TMP/run"
+			row "PostgreSQL, node A (holds here, run $k)" "$TMP/ref" "$TMP/run" A "$k"
+			row "PostgreSQL, node B (run $k)" "$TMP/ref" "$TMP/run" B "$k"
+			note_ratio PostgreSQL "$TMP/ref" "$TMP/run"
+		done
 		;;
 	esac
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
 	PIDS=()
 	[ -n "${SSE_RAW:-}" ] && { cat "$TMP/ref"; cat "$TMP/run"; [ -f "$TMP/one" ] && cat "$TMP/one"; }
+done
+
+# The throughput ratio of one burst moves a lot: the burst is about as
+# long as one fan-out pass, so it measures how much of a pass lands in it.
+# The median over the runs is the figure to compare.
+echo
+for b in SQLite PostgreSQL; do
+	[ -n "${RATIOS[$b]:-}" ] || continue
+	echo "$b: hold throughput with viewers over $REPEAT runs: ${RATIOS[$b]}; median $(median ${RATIOS[$b]})"
 done
 
 if [ -n "${ONE_ROW:-}" ]; then
